@@ -1,0 +1,1 @@
+"""Write side of clausewise: documents → cleaned text → cited passages → embeddings → index."""

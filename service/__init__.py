@@ -1,0 +1,1 @@
+"""Read side of clausewise: the index → retrieval → HTTP API and CLI answers."""
