@@ -220,7 +220,9 @@ class StoredIndex:
             "SELECT doc_id, source, title, kind, file_hash, pages, passage_count, chars FROM documents ORDER BY source"
         ).fetchall()
         self.documents: dict[str, Document] = {r[0]: Document(*r) for r in rows}
-        meta = self._db.execute("SELECT id, doc_id, section FROM passages ORDER BY row").fetchall()
+        meta = self._db.execute(
+            "SELECT id, doc_id, section, char_start, char_end, content_hash FROM passages ORDER BY row"
+        ).fetchall()
         self.passage_ids: list[str] = [m[0] for m in meta]
         self.row_of: dict[str, int] = {pid: row for row, pid in enumerate(self.passage_ids)}
         doc_order = {doc_id: i for i, doc_id in enumerate(self.documents)}
@@ -230,6 +232,8 @@ class StoredIndex:
         section_index = {s: i for i, s in enumerate(sections)}
         self.sections = sections
         self.passage_section = np.fromiter((section_index[m[2] or ""] for m in meta), dtype=np.int32, count=len(meta))
+        self.passage_span = np.array([(m[3], m[4]) for m in meta], dtype=np.int64).reshape(-1, 2)
+        self.passage_hash: list[str] = [m[5] for m in meta]
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         self.dense = faiss.read_index(str(folder / "dense.faiss"))
         self.lexical = LexicalIndex.load(folder / "bm25", len(meta))

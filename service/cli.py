@@ -1,15 +1,108 @@
-"""The `clausewise` command."""
+"""The `clausewise` command: ingest, info, serve, ask."""
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from ingest.cli import info_command, ingest_command
+from ingest.embedder import ModelError
+from ingest.settings import get_settings
+from ingest.store import IndexIncompatibleError, IndexMissingError
 
-app = typer.Typer(help="clausewise: cited passages from policy and treaty texts.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="clausewise: cited passages from policy and treaty texts.", no_args_is_help=True, add_completion=False
+)
 app.command("ingest")(ingest_command)
 app.command("info")(info_command)
+err = Console(stderr=True)
+
+
+def _load_engine(index: Path | None):
+    from service.state import Engine
+
+    settings = get_settings()
+    engine = Engine(settings, index or settings.index_dir)
+    try:
+        engine.load()
+    except (IndexMissingError, IndexIncompatibleError, ModelError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+    return engine
+
+
+@app.command()
+def serve(
+    index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve the HTTP API (POST /ask, /docs for the OpenAPI page)."""
+    import uvicorn
+
+    settings = get_settings()
+    index_dir = (index or settings.index_dir).resolve()
+    workers = workers or settings.workers
+    # Fail fast with the fix, before any worker starts.
+    _load_engine(index_dir)
+    os.environ["CLAUSEWISE_INDEX_DIR"] = str(index_dir)
+    if workers > 1:
+        # Each worker owns its model; split the cores between them and sum metrics across them.
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clausewise-metrics-"))
+    uvicorn.run(
+        "service.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+        workers=workers, log_level="info", access_log=False,
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
+) -> None:
+    """Print cited passages for a question, without a server."""
+    if mode not in {"hybrid", "dense", "lexical"}:
+        err.print(f"[red]error:[/red] unknown mode {mode!r}: use hybrid, dense or lexical")
+        raise typer.Exit(2)
+    if not question.strip():
+        err.print("[red]error:[/red] the question is empty")
+        raise typer.Exit(2)
+    engine = _load_engine(index)
+    hits = engine.snapshot.retriever.run(question.strip(), top_k, mode)  # type: ignore[arg-type]
+    out = Console()
+    if not hits:
+        out.print("No passage found.")
+    for hit in hits:
+        c = hit.citation
+        pages = "" if c.page_start is None else (
+            f", p. {c.page_start}" if c.page_start == c.page_end else f", pp. {c.page_start}–{c.page_end}"
+        )
+        out.print(f"[bold][{hit.rank}] {escape(c.title)}[/bold]{escape(pages)}  [dim]{escape(c.source)}[/dim]")
+        if c.section:
+            out.print(f"    [italic]{escape(c.section)}[/italic]")
+        text = hit.passage.text
+        if hit.highlight:
+            a, b = hit.highlight
+            body = f"{escape(text[:a])}[bold yellow]{escape(text[a:b])}[/bold yellow]{escape(text[b:])}"
+        else:
+            body = escape(text)
+        out.print(f"    {body}\n")
 
 
 def main() -> None:
-    app()
+    app(prog_name="clausewise")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""What the running service holds: the loaded index and its retriever, swappable as one."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.embedder import Embedder
+from ingest.settings import Settings
+from ingest.store import IndexIncompatibleError, StoredIndex
+from service.retriever import Retriever
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One published index and the retriever over it. A request takes one snapshot and uses
+    only it, so a request is answered wholly by the old index or wholly by the new one."""
+
+    index: StoredIndex
+    retriever: Retriever
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+
+def check_model(index: StoredIndex, settings: Settings) -> None:
+    """Queries must be embedded by the model that built the index."""
+    wanted = settings.model
+    recorded = index.manifest["model"]["name"]
+    if "model" in settings.model_fields_set and Embedder(wanted).name != recorded:
+        raise IndexIncompatibleError(
+            f"the index was built with model {recorded!r} but the service is configured for "
+            f"{wanted!r}; unset CLAUSEWISE_MODEL, or rebuild: `clausewise ingest PATH --rebuild --model {wanted}`"
+        )
+
+
+class Engine:
+    """Loads the index and model once, and swaps in a newer build atomically on reload."""
+
+    def __init__(self, settings: Settings, index_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.index_dir = index_dir or settings.index_dir
+        self._snapshot: Snapshot | None = None
+        self._embedders: dict[str, Embedder] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._snapshot is not None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise RuntimeError("index not loaded yet")
+        return snapshot
+
+    def _embedder(self, model: str) -> Embedder:
+        if model not in self._embedders:
+            self._embedders[model] = Embedder(model, self.settings.embed_batch_size, bf16=False)
+        return self._embedders[model]
+
+    def load(self) -> Snapshot:
+        """Open the current build (if it differs from the one loaded) and switch to it."""
+        with self._lock:
+            index = StoredIndex.open(self.index_dir)
+            current = self._snapshot
+            if current is not None and current.index.folder == index.folder:
+                index.close()
+                return current
+            check_model(index, self.settings)
+            retriever = Retriever(index, self._embedder(index.manifest["model"]["name"]), self.settings)
+            retriever.warm_up()
+            self._snapshot = Snapshot(index, retriever)
+            return self._snapshot
