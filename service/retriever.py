@@ -37,6 +37,14 @@ class Hit:
     highlight: tuple[int, int] | None
 
 
+def _min_max(scores: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] so that cosine and BM25 scores can be added; a single score becomes 1."""
+    if len(scores) == 0:
+        return scores
+    low, high = float(scores.min()), float(scores.max())
+    return (scores - low) / (high - low) if high > low else np.ones_like(scores)
+
+
 def _top(scores: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` best ``rows`` by ``scores`` (parallel arrays), best first."""
     if len(scores) > n:
@@ -97,7 +105,7 @@ class Retriever:
         rows = np.flatnonzero(scores > 0)
         return _top(scores[rows], rows, n)
 
-    def _article_ranking(self, question: str, mask: np.ndarray | None, dense_rank: dict[int, int]) -> list[int]:
+    def _article_rows_named(self, question: str, mask: np.ndarray | None, dense_rank: dict[int, int]) -> list[int]:
         """Passages of the articles the question names, best dense match first."""
         rows: list[int] = []
         for number in _ARTICLE_REF.findall(question):
@@ -114,19 +122,17 @@ class Retriever:
         if mode == "lexical":
             rows, scores = self.lexical(question, mask, n)
             return list(zip(rows.tolist(), scores.tolist()))
-        k = self.settings.rrf_k
         depth = max(n, self.settings.candidates)
-        dense_rows, _ = self.dense(question, mask, depth)
-        lexical_rows, _ = self.lexical(question, mask, depth)
+        dense_rows, dense_scores = self.dense(question, mask, depth)
+        lexical_rows, lexical_scores = self.lexical(question, mask, depth)
+        alpha = self.settings.fusion_alpha
         fused: dict[int, float] = {}
-        dense_rank = {int(r): i for i, r in enumerate(dense_rows)}
-        for weight, ranking in (
-            (self.settings.dense_weight, dense_rows.tolist()),
-            (self.settings.lexical_weight, lexical_rows.tolist()),
-            (self.settings.dense_weight + self.settings.lexical_weight, self._article_ranking(question, mask, dense_rank)),
-        ):
-            for position, row in enumerate(ranking):
-                fused[row] = fused.get(row, 0.0) + weight / (k + position + 1)
+        for weight, rows, scores in ((alpha, dense_rows, dense_scores), (1 - alpha, lexical_rows, lexical_scores)):
+            for row, value in zip(rows.tolist(), _min_max(scores).tolist()):
+                fused[row] = fused.get(row, 0.0) + weight * value
+        dense_rank = {row: i for i, row in enumerate(dense_rows.tolist())}
+        for row in self._article_rows_named(question, mask, dense_rank):
+            fused[row] = fused.get(row, 0.0) + self.settings.article_boost
         return sorted(fused.items(), key=lambda item: -item[1])
 
     # -- the answer --------------------------------------------------------------------

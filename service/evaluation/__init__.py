@@ -1,0 +1,1 @@
+"""Retrieval evaluation on question sets with gold answers (`clausewise eval`)."""
