@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -55,6 +55,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1)
+    # API keys for the write endpoints (comma-separated in CLAUSEWISE_API_KEYS). With none
+    # configured, write endpoints are disabled, never open.
+    api_keys: Annotated[list[str], NoDecode] = []
+    # Require a key for the read endpoints too (/ask, /documents, /passages, chat).
+    protect_reads: bool = False
+    # Browser origins allowed to call the API (comma-separated), e.g. a site embedding the widget.
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
 
 @lru_cache

@@ -6,11 +6,12 @@ import time
 
 from fastapi import APIRouter
 
+from service.auth import ReadKey
 from service.deps import SnapshotDep
 from service.retriever import Filters, Hit
 from service.schemas import AskRequest, AskResponse, ErrorOut, Highlight, PassageOut
 
-router = APIRouter(tags=["ask"])
+router = APIRouter(tags=["ask"], dependencies=[ReadKey])
 
 
 def passage_out(hit: Hit) -> PassageOut:

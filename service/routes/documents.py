@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from ingest.types import Citation, Document
+from service.auth import ReadKey
 from service.deps import SnapshotDep
 from service.schemas import DocumentOut, ErrorOut, PassageContext, PassageDetail
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], dependencies=[ReadKey])
 
 
 def document_out(document: Document) -> DocumentOut:
