@@ -4,25 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 
 # Keep one-character tokens: "Article 3" must index the "3".
-TOKEN_PATTERN = r"(?u)\b\w+\b"
+_TOKEN = re.compile(r"(?u)\b\w+\b")
+_STOPWORDS = frozenset(STOPWORDS_EN)
 _stemmer = Stemmer.Stemmer("english")
 
 
+def tokenize_one(text: str) -> list[str]:
+    """Lower-case word tokens, English stop words removed, Snowball-stemmed.
+
+    Written out (rather than ``bm25s.tokenize``) because it runs on every query and every
+    highlighted sentence, where bm25s's per-call set-up costs more than the work itself.
+    """
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS]
+    return _stemmer.stemWords(words)
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
-    tokenized = bm25s.tokenize(
-        texts,
-        stopwords="en",
-        stemmer=_stemmer,
-        token_pattern=TOKEN_PATTERN,
-        return_ids=False,
-        show_progress=False,
-    )
-    return [list(tokens) for tokens in tokenized]
+    return [tokenize_one(text) for text in texts]
 
 
 class LexicalIndex:
@@ -47,7 +53,7 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for ``query`` (zeros when no query term is indexed)."""
-        ids = self.retriever.get_tokens_ids(tokenize([query])[0])
+        ids = self.retriever.get_tokens_ids(tokenize_one(query))
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)

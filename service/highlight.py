@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.chunker import sentence_spans
-from ingest.lexical import tokenize
+from ingest.lexical import tokenize, tokenize_one
 
 
 class Highlighter:
@@ -24,7 +24,7 @@ class Highlighter:
     def best_span(self, question: str, text: str) -> tuple[int, int] | None:
         """``(start, end)`` in ``text`` of the best sentence, extended to a neighbour that
         scores nearly as well; ``None`` when no sentence shares a content word with the question."""
-        terms = set(tokenize([question])[0])
+        terms = set(tokenize_one(question))
         if not terms:
             return None
         spans = sentence_spans(text, 0, len(text))
