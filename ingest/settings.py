@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1)
+    # Torch threads per serving process for query embedding. One: requests run in parallel
+    # threads anyway, and OpenMP pools that spin on an oversubscribed 2-core box turn an
+    # 8 ms query into seconds (measured: docs/benchmarks.md).
+    query_threads: int = Field(1, ge=1)
     # API keys for the write endpoints (comma-separated in CLAUSEWISE_API_KEYS). With none
     # configured, write endpoints are disabled, never open.
     api_keys: Annotated[list[str], NoDecode] = []
@@ -62,6 +66,19 @@ class Settings(BaseSettings):
     protect_reads: bool = False
     # Browser origins allowed to call the API (comma-separated), e.g. a site embedding the widget.
     cors_origins: Annotated[list[str], NoDecode] = []
+
+    # Live rebuilds (uploads, jobs, reload).
+    # Size caps of POST /documents, per file and per request (413 past either).
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_request_mb: float = Field(200.0, gt=0)
+    max_upload_files: int = Field(100, ge=1)
+    # Poll the index's `current` link this often and switch to a newer build published by
+    # any process (`clausewise ingest`, another worker); 0 disables (POST /index/reload then).
+    reload_interval_s: float = Field(2.0, ge=0)
+    # Rebuild jobs run in a child process, niced, with this many torch/OpenMP threads, so
+    # that /ask keeps its latency while one runs; one running longer than the timeout is killed.
+    rebuild_threads: int = Field(1, ge=1)
+    rebuild_timeout_s: float = Field(3600.0, gt=0)
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ingest.embedder import Embedder
 from ingest.settings import Settings
-from ingest.store import IndexIncompatibleError, StoredIndex
+from ingest.store import CURRENT, IndexIncompatibleError, StoredIndex
 from service.retriever import Retriever
 
 
@@ -64,6 +64,9 @@ class Engine:
 
     def load(self) -> Snapshot:
         """Open the current build (if it differs from the one loaded) and switch to it."""
+        import torch
+
+        torch.set_num_threads(self.settings.query_threads)
         with self._lock:
             index = StoredIndex.open(self.index_dir)
             current = self._snapshot
@@ -75,3 +78,25 @@ class Engine:
             retriever.warm_up()
             self._snapshot = Snapshot(index, retriever)
             return self._snapshot
+
+    # Live rebuilds: cheap change detection and an explicit reload.
+
+    def published_folder(self) -> Path | None:
+        """The build the index's ``current`` link points at now, without opening anything
+        (``None`` when there is no published build)."""
+        try:
+            return (self.index_dir / CURRENT).resolve(strict=True)
+        except OSError:
+            return None
+
+    def is_current(self) -> bool:
+        """Whether the loaded snapshot is the published build."""
+        snapshot = self._snapshot
+        return snapshot is not None and snapshot.index.folder == self.published_folder()
+
+    def reload(self) -> tuple[Snapshot, bool]:
+        """Switch to the published build if it is not the loaded one: ``(snapshot, switched)``.
+        Requests already holding the old snapshot finish on it."""
+        before = self._snapshot
+        after = self.load()
+        return after, after is not before
