@@ -31,6 +31,7 @@ def _summary(report: IngestReport) -> None:
         ("unchanged", report.unchanged),
         ("failed", [f"{s}: {why}" for s, why in report.failed]),
         ("skipped", [f"{s}: {why}" for s, why in report.skipped]),
+        ("warnings", [f"{s}: {why}" for s, why in report.warnings]),
     ]
     for name, items in rows:
         shown = items if name not in {"unchanged"} else items[:5] + (["…"] if len(items) > 5 else [])

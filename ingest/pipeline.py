@@ -46,6 +46,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     documents: int = 0
     passages: int = 0
     pages: int = 0
@@ -124,8 +125,9 @@ def ingest(
         # Reuse the recorded window so that a no-change run never loads the model.
         max_seq = previous.manifest["model"]["max_seq_length"] if previous else embedder.max_seq_length
         params = chunking_params(settings, embedder, max_seq)
-        if previous is not None and previous.manifest["chunking"] != params:
-            previous = None  # passage boundaries changed: every file is re-chunked
+        # Passage boundaries changed: every file is re-chunked, but still reported against
+        # the current index (updated, removed) rather than as new.
+        rechunk = previous is not None and previous.manifest["chunking"] != params
         old_docs = {d.source: d for d in previous.documents.values()} if previous else {}
 
         sources_seen: set[str] = set()
@@ -137,18 +139,14 @@ def ingest(
             sources_seen.add(found_file.source)
             digest = file_hash(found_file.path)
             old = old_docs.get(found_file.source)
-            if old is not None and old.file_hash == digest:
+            if old is not None and old.file_hash == digest and not rechunk:
                 report.unchanged.append(found_file.source)
             else:
                 todo.append((found_file.path, found_file.source, digest))
         report.removed = sorted(set(old_docs) - sources_seen)
 
         if previous is not None and not todo and not report.removed:
-            report.index_version = previous.version
-            _count(report, previous.documents.values())
-            report.seconds = time.perf_counter() - started
-            previous.close()
-            return report
+            return _unchanged(report, previous, started)
 
         # Parse, clean and chunk the new and changed files.
         new_docs: dict[str, tuple[Document, list[Passage]]] = {}
@@ -158,6 +156,7 @@ def ingest(
             notify("parse", done, len(todo))
             try:
                 raw = load(path, source)
+                report.warnings += [(source, warning) for warning in raw.warnings]
                 clean = build(raw)
             except LoadError as exc:
                 report.failed.append((source, str(exc)))
@@ -176,9 +175,13 @@ def ingest(
             (report.updated if source in old_docs else report.added).append(source)
         notify("parse", len(todo), len(todo))
 
-        # A changed file that now fails keeps its previous version rather than vanishing.
+        if previous is not None and not new_docs and not report.removed and not rechunk:
+            return _unchanged(report, previous, started)  # only failures: keep the current build
+
+        # A changed file that now fails keeps its previous version rather than vanishing
+        # (unless its old passages were cut with other parameters).
         failed_sources = {s for s, _ in report.failed}
-        kept = [s for s in failed_sources if s in old_docs]
+        kept = [s for s in failed_sources if s in old_docs and not rechunk]
 
         documents: list[Document] = []
         passages: list[Passage] = []
@@ -230,6 +233,15 @@ def ingest(
     report.index_version = manifest["index_version"]
     _count(report, documents)
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def _unchanged(report: IngestReport, previous: StoredIndex, started: float) -> IngestReport:
+    """Finish a run that leaves the current build as it is: nothing is written."""
+    report.index_version = previous.version
+    _count(report, previous.documents.values())
+    report.seconds = time.perf_counter() - started
+    previous.close()
     return report
 
 

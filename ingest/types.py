@@ -24,6 +24,7 @@ class RawDocument:
     pages: list[PageText]
     title: str | None = None
     markdown: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

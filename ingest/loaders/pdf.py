@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -46,4 +47,42 @@ def load_pdf(path: Path, source: str) -> RawDocument:
         raise LoadError("PDF has no pages")
     if not any(page.text.strip() for page in pages):
         raise LoadError("no extractable text (image-only or scanned PDF; run OCR first)")
-    return RawDocument(source=source, kind="pdf", pages=pages, title=_metadata_title(reader))
+    garbled = [page.number for page in pages if looks_garbled(page.text)]
+    rest = " ".join(page.text for page in pages if page.number not in garbled)
+    # Short pages escape the per-page test; judged together they still tell.
+    if not rest.strip() or (garbled and looks_garbled(rest, min_tokens=5, min_letters=20)):
+        raise LoadError(
+            "text extraction gives unreadable characters on every page (fonts without a Unicode "
+            "map); export the PDF again or run OCR on it"
+        )
+    warnings = []
+    if garbled:
+        # Keep the page numbers of the readable pages: blank the garbled ones, don't drop them.
+        pages = [page if page.number not in garbled else PageText(page.number, "") for page in pages]
+        warnings.append(f"unreadable text skipped on pages {_ranges(garbled)} (fonts without a Unicode map)")
+    return RawDocument(source=source, kind="pdf", pages=pages, title=_metadata_title(reader), warnings=warnings)
+
+
+_CLEAN_WORD = re.compile(r"^\W*[^\W\d_]+(?:[-'’][^\W\d_]+)*\W*$")
+
+
+def looks_garbled(text: str, min_tokens: int = 30, min_letters: int = 200) -> bool:
+    """Whether a page's text is mostly not words, as when a font maps glyphs to arbitrary
+    codes ("R;k;9FjjkW;09F" for "States Parties"). Language-agnostic: real text in any
+    alphabet is mostly letter-only tokens; numbers and tables are spared by a length floor."""
+    tokens = text.split()
+    letters = sum(c.isalpha() for c in text)
+    if len(tokens) < min_tokens or letters < min_letters:
+        return False
+    clean = sum(bool(_CLEAN_WORD.match(token)) for token in tokens)
+    return clean / len(tokens) < 0.35
+
+
+def _ranges(numbers: list[int]) -> str:
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
