@@ -15,6 +15,9 @@ _PAGE_NUMBER = re.compile(
 )
 _BROKEN_DOT = re.compile(r"(?<=[0-9IVX])\ufffd(?=[0-9a-zA-Z])")
 EDGE_LINES = 3  # how many lines at the top and at the bottom of a page may be running text
+# "Article 7" and "Article 12" differ only in their numbers, like running footers do, and
+# headings often start a page: a bare numbered heading repeats only if its number does too.
+_NUMBERED_HEADING = re.compile(r"^(?:part|chapter|section|article|art\.|annex|title)\s*\d+[a-z]?\.?$")
 
 
 def normalize(text: str) -> str:
@@ -28,7 +31,8 @@ def normalize(text: str) -> str:
 
 
 def _edge_key(line: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+    text = " ".join(line.lower().split())
+    return text if _NUMBERED_HEADING.match(text) else re.sub(r"\d+", "#", text)
 
 
 def strip_running_lines(pages: list[list[str]]) -> list[list[str]]:

@@ -137,7 +137,11 @@ def ingest(
                 report.failed.append((found_file.source, "same relative path under two ingested folders"))
                 continue
             sources_seen.add(found_file.source)
-            digest = file_hash(found_file.path)
+            try:
+                digest = file_hash(found_file.path)
+            except OSError as exc:  # a dangling link, a file without read permission
+                report.failed.append((found_file.source, f"cannot read file: {exc.strerror or exc}"))
+                continue
             old = old_docs.get(found_file.source)
             if old is not None and old.file_hash == digest and not rechunk:
                 report.unchanged.append(found_file.source)

@@ -75,10 +75,13 @@ class Settings(BaseSettings):
     # Poll the index's `current` link this often and switch to a newer build published by
     # any process (`clausewise ingest`, another worker); 0 disables (POST /index/reload then).
     reload_interval_s: float = Field(2.0, ge=0)
-    # Rebuild jobs run in a child process, niced, with this many torch/OpenMP threads, so
-    # that /ask keeps its latency while one runs; one running longer than the timeout is killed.
+    # Rebuild jobs run in a child process at idle CPU priority with this many torch/OpenMP
+    # threads, so that /ask keeps its latency while one runs; one running longer is killed.
     rebuild_threads: int = Field(1, ge=1)
     rebuild_timeout_s: float = Field(3600.0, gt=0)
+    # Keep one rebuild process started and its model loaded (when API keys are set), so that
+    # a job does not wait for Python, torch and the model to load (several seconds).
+    rebuild_prewarm: bool = True
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

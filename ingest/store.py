@@ -124,7 +124,10 @@ def _fsync_tree(folder: Path) -> None:
 def clean_leftovers(index_dir: Path) -> None:
     """Remove unfinished builds (``.tmp-*``) and builds older than the last ``KEEP_BUILDS``."""
     for tmp in index_dir.glob(".tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.is_symlink():  # a `current` link never renamed into place
+            tmp.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     builds = index_dir / BUILDS
     if not builds.is_dir():
         return
@@ -240,7 +243,21 @@ class StoredIndex:
 
     @classmethod
     def open(cls, index_dir: Path) -> "StoredIndex":
-        return cls(current_build(index_dir))
+        """The current build of ``index_dir``. A damaged or partly copied build (unreadable
+        manifest, missing files, no model recorded) is an :class:`IndexIncompatibleError`
+        naming the fix, not whatever the JSON, SQLite, FAISS or numpy reader raised."""
+        folder = current_build(index_dir)
+        try:
+            index = cls(folder)
+        except IndexIncompatibleError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, sqlite3.Error) as exc:
+            raise _unreadable(index_dir, exc) from exc
+        model = index.manifest.get("model")
+        if not isinstance(model, dict) or "name" not in model:
+            index.close()
+            raise _unreadable(index_dir, KeyError("manifest has no model"))
+        return index
 
     @property
     def version(self) -> str:
@@ -293,9 +310,24 @@ class StoredIndex:
         self._db.close()
 
 
+def _unreadable(index_dir: Path, exc: Exception) -> IndexIncompatibleError:
+    return IndexIncompatibleError(
+        f"the index in {index_dir} cannot be read ({type(exc).__name__}: {exc}); rebuild it with "
+        f"`clausewise ingest PATH --rebuild --index {index_dir}`"
+    )
+
+
 def _source_matches(source: str, pattern: str) -> bool:
-    """Exact relative path, a glob over it, or a bare file name (sources in sub-folders)."""
-    return source == pattern or fnmatch.fnmatchcase(source, pattern) or source.rsplit("/", 1)[-1] == pattern
+    """The ``source`` filter: an exact relative path, or a glob whose ``*`` stays inside one
+    folder level (``treaties/*.pdf`` does not reach ``treaties/old/x.pdf``). A pattern without
+    a ``/`` matches the file name at any depth, as in .gitignore, so ``x.pdf`` and ``*.pdf``
+    work whatever folder was ingested."""
+    if source == pattern:
+        return True
+    parts, wanted = source.split("/"), pattern.strip("/").split("/")
+    if len(wanted) == 1:
+        return fnmatch.fnmatchcase(parts[-1], wanted[0])
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted))
 
 
 class IncompatibleFormat(IndexIncompatibleError):

@@ -1,0 +1,69 @@
+"""Fixtures for the ingestion tests: real PDFs written with fpdf2 (see ``docgen.py``), a real
+model (the session ``embedder`` from ``tests/conftest.py``) and real indexes in ``tmp_path``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_pdf
+from ingest.pipeline import IngestReport, ingest
+from ingest.settings import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No CLAUSEWISE_* variable or .env file of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("CLAUSEWISE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def clausewise_cmd() -> list[str]:
+    """The installed `clausewise` console script (or the same entry point through python -c)."""
+    script = Path(sys.executable).with_name("clausewise")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from service.cli import main; main()"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def run_ingest(settings: Settings, embedder) -> Callable[..., IngestReport]:
+    """``run_ingest(folder, ...)``: a real ingest into ``settings.index_dir`` with the shared model."""
+
+    def run(*paths: Path, **kwargs) -> IngestReport:
+        kwargs.setdefault("embedder", embedder)
+        return ingest(list(paths), kwargs.pop("settings", settings), **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def treaty_pdf(tmp_path: Path) -> Path:
+    """Three pages with a running header and page numbers; Article 33 crosses pages 2→3."""
+    lines = treaty_lines()
+    start_v = lines.index("Chapter V")
+    start_33 = lines.index("Article 33")
+    # Page 1: Chapter IV (Articles 23, 24). Page 2: Chapter V up to the middle of Article 33.
+    pages = [lines[:start_v], lines[start_v: start_33 + 4], lines[start_33 + 4:]]
+    return write_pdf(
+        tmp_path / "docs" / "displaced-persons-convention.pdf",
+        pages,
+        header=TREATY_HEADER,
+        page_numbers=True,
+        title=TREATY_TITLE,
+    )

@@ -1,0 +1,203 @@
+"""Cleaning, as a reader of the cleaned text sees it: joined words, no running headers or page
+numbers, folded ligatures, and paragraphs kept apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docgen import UNICODE_FONT, wrap, write_pdf
+from ingest.cleaning import normalize
+from ingest.loaders import load
+from ingest.structure import build
+
+BODY_1 = [
+    "The authorities shall ensure that every applicant is informed of the pro-",
+    "cedure in a language he understands. The right of peoples to self-determination is recog-",
+    "nised. Officers must apply the self-",
+    "determination principle consistently across all of the regional offices and sub-offices.",
+    "Short closing line.",
+]
+BODY_2 = [
+    "Reception centres must provide adequate housing, food and clothing, in kind or as finan-",
+    "cial allowances, and they must ensure a standard of living adequate for the health of appli-",
+    "cants. Special attention is paid to vulnerable persons such as unaccompanied minors.",
+]
+BODY_3 = [
+    "Decisions on applications for international protection shall be given in writing and, where",
+    "an application is rejected, the reasons in fact and in law shall be stated in the decision.",
+]
+
+
+def _clean_pdf(path: Path, **running) -> str:
+    write_pdf(path, [BODY_1, BODY_2, BODY_3], **running)
+    return build(load(path, path.name)).text
+
+
+def test_words_hyphenated_across_line_breaks_are_joined(tmp_path: Path) -> None:
+    text = _clean_pdf(tmp_path / "guide.pdf")
+    for word in ["procedure", "recognised", "financial", "applicants"]:
+        assert word in text
+    for broken in ["pro-", "recog-", "finan-", "appli-", "pro cedure", "finan cial"]:
+        assert broken not in text
+
+
+def test_hyphenated_compounds_keep_their_hyphen(tmp_path: Path) -> None:
+    """"self-\\ndetermination" stays a compound: the document writes it with a hyphen elsewhere."""
+    text = _clean_pdf(tmp_path / "guide.pdf")
+    assert text.count("self-determination") == 2
+    assert "selfdetermination" not in text
+    # A compound written with a hyphen in the middle of a line is left alone.
+    assert "sub-offices" in text
+
+
+def test_running_headers_footers_and_page_numbers_are_dropped(tmp_path: Path) -> None:
+    text = _clean_pdf(
+        tmp_path / "guide.pdf",
+        header="UNHCR Guidance Note on Reception 2024",
+        footer="Official Journal of the European Union L 180/96",
+        page_numbers=True,
+    )
+    assert "Guidance Note on Reception" not in text
+    assert "Official Journal" not in text
+    assert "L 180/96" not in text
+    # No stray page numbers left between paragraphs or at the end.
+    for paragraph in text.split("\n\n"):
+        assert not paragraph.strip().isdigit()
+    assert text.rstrip().endswith("stated in the decision.")
+    assert text.startswith("The authorities shall ensure")
+
+
+def test_running_footer_with_changing_numbers_is_dropped(tmp_path: Path) -> None:
+    """Official journals print the page's own number inside the footer: "L 180/61", "L 180/62"."""
+    from fpdf import FPDF
+
+    bodies = [
+        "Member States shall ensure that applicants have access to the labour market.",
+        "Detention of applicants is permitted only on the grounds listed exhaustively below.",
+        "Unaccompanied minors shall be represented by a guardian from the moment of arrival.",
+        "Reception conditions may be reduced only in the duly justified cases set out here.",
+    ]
+    pdf = FPDF(format="A4")
+    for n, body in enumerate(bodies, 1):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=10)
+        pdf.set_xy(20, 25)
+        pdf.cell(0, 6, body)
+        pdf.set_xy(20, 285)
+        pdf.cell(0, 6, f"EN    Official Journal of the European Union    L 180/{60 + n}")
+    path = tmp_path / "journal.pdf"
+    pdf.output(str(path))
+    text = build(load(path, "journal.pdf")).text
+    assert "Official Journal" not in text
+    assert "L 180" not in text
+    assert text.split() == " ".join(bodies).split()
+
+
+@pytest.mark.parametrize("style", ["{n}", "Page {n}", "- {n} -", "Page {n} of 4", "{n}/4", "({n})", "{roman}"])
+def test_page_number_lines_are_dropped(tmp_path: Path, style: str) -> None:
+    romans = ["i", "ii", "iii", "iv"]
+    pages = [
+        [f"Paragraph {word} sets out the duties of the receiving State in plain words."]
+        for word in ["one", "two", "three", "four"]
+    ]
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    for n, lines in enumerate(pages, 1):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=10)
+        pdf.set_xy(20, 25)
+        pdf.cell(0, 6, lines[0])
+        pdf.set_xy(100, 285)
+        pdf.cell(0, 6, style.format(n=n, roman=romans[n - 1]))
+    path = tmp_path / "numbered.pdf"
+    pdf.output(str(path))
+    text = build(load(path, "numbered.pdf")).text
+    assert text.split() == " ".join(lines[0] for lines in pages).split()
+
+
+def test_a_word_hyphenated_across_a_page_break_is_joined(tmp_path: Path, embedder) -> None:
+    from ingest.chunker import ChunkParams, chunk
+
+    pages = [
+        ["Every applicant shall have an effective remedy before a court or tribunal against a decision",
+         "taken on the application, including an examination of the need for inter-"],
+        ["national protection. The time limits shall be reasonable and shall not render the remedy",
+         "impossible or excessively difficult to exercise in practice for the applicant concerned."],
+        ["Member States shall provide for the remedy to have suspensive effect pending its outcome."],
+    ]
+    path = write_pdf(tmp_path / "remedy.pdf", pages, header="Asylum Procedures Directive", page_numbers=True)
+    doc = build(load(path, "remedy.pdf"))
+    assert "need for international protection" in doc.text
+    passages = chunk(doc, "remedy", embedder.token_offsets, ChunkParams(40, 0))
+    (passage,) = [p for p in passages if "international" in p.text]
+    assert (passage.page_start, passage.page_end) == (1, 2)
+
+
+def test_windows_and_old_mac_line_endings_keep_paragraphs(tmp_path: Path) -> None:
+    for name, newline in [("crlf.txt", "\r\n"), ("cr.txt", "\r")]:
+        path = tmp_path / name
+        path.write_bytes(newline.join(["First paragraph,", "on two lines.", "", "Second paragraph."]).encode())
+        doc = build(load(path, name))
+        assert doc.text == "First paragraph, on two lines.\n\nSecond paragraph."
+
+
+def test_body_line_repeated_in_the_middle_of_pages_is_kept(tmp_path: Path) -> None:
+    """Only lines at the top or bottom of a page can be running headers or footers."""
+    refrain = "The Contracting States shall cooperate with the Office of the High Commissioner."
+    topics = ["statistics", "legislation", "the application of this Convention", "reports"]
+    pages = []
+    for topic in topics:
+        before = wrap(f"This part concerns {topic}. " + f"Information on {topic} shall be supplied on request. " * 3)
+        after = wrap(f"Communications about {topic} go through the Secretary-General. " * 3)
+        pages.append(before + [refrain] + after)
+    path = write_pdf(tmp_path / "refrain.pdf", pages)
+    text = build(load(path, "refrain.pdf")).text
+    assert text.count(refrain) == 4
+
+
+def test_ligatures_are_folded_in_text_files(tmp_path: Path) -> None:
+    path = tmp_path / "ligatures.txt"
+    path.write_text("The ﬁnal decision shall be notiﬁed in writing; the ﬂow of ﬁles is ofﬁcial.\n")
+    text = build(load(path, "ligatures.txt")).text
+    assert text == "The final decision shall be notified in writing; the flow of files is official."
+
+
+@pytest.mark.skipif(not UNICODE_FONT.is_file(), reason="needs the DejaVu Sans font to print ligatures")
+def test_ligatures_are_folded_in_pdfs(tmp_path: Path) -> None:
+    lines = ["The ﬁnal decision shall be notiﬁed in writing.", "The ﬂow of ofﬁcial ﬁles is recorded."]
+    path = write_pdf(tmp_path / "ligatures.pdf", [lines], font=UNICODE_FONT)
+    text = build(load(path, "ligatures.pdf")).text
+    for word in ["final", "notified", "flow", "official", "files"]:
+        assert word in text
+    assert not any(ch in text for ch in "ﬁﬂﬀﬃﬄ")
+
+
+def test_nfkc_folds_compatibility_characters_and_drops_invisible_ones() -> None:
+    raw = "Ａｒｔｉｃｌｅ\u00a033: non\u00adrefoule\u200bment\r\nsecond\u2003 line  here\r"
+    assert normalize(raw) == "Article 33: nonrefoulement\nsecond line here\n"
+
+
+def test_paragraph_breaks_of_text_files_are_kept(tmp_path: Path) -> None:
+    first = "Every refugee has duties to the country in which he finds himself."
+    second = "The Contracting States shall apply these provisions without discrimination."
+    path = tmp_path / "duties.txt"
+    path.write_text(
+        "\n".join(wrap(first, 40)) + "\n\n\n" + "\n".join(wrap(second, 40)) + "\n", encoding="utf-8"
+    )
+    doc = build(load(path, "duties.txt"))
+    assert doc.text == f"{first}\n\n{second}"
+    assert [doc.text[a:b] for a, b in doc.paragraphs] == [first, second]
+
+
+def test_paragraph_breaks_of_pdfs_are_kept(tmp_path: Path) -> None:
+    first = ("Every refugee has duties to the country in which he finds himself, which require in "
+             "particular that he conforms to its laws and regulations as well as to measures taken "
+             "for the maintenance of public order.")
+    second = ("The Contracting States shall apply the provisions of this Convention to refugees "
+              "without discrimination as to race, religion or country of origin.")
+    path = write_pdf(tmp_path / "duties.pdf", [wrap(first) + wrap(second)])
+    doc = build(load(path, "duties.pdf"))
+    assert [doc.text[a:b] for a, b in doc.paragraphs] == [first, second]

@@ -1,0 +1,204 @@
+"""The on-disk index: what is stored is what was chunked, builds are published atomically, and
+a crash or a concurrent writer never leaves readers with a broken index."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.chunker import ChunkParams, chunk
+from ingest.loaders import load
+from ingest.store import (
+    IndexBusyError,
+    IndexIncompatibleError,
+    IndexMissingError,
+    StoredIndex,
+    write_lock,
+)
+from ingest.structure import build
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def corpus_of(root: Path, files: int = 3, rules: int = 2, prefix: str = "volume") -> Path:
+    topics = ["housing", "education", "employment", "courts", "property", "religion", "movement", "identity"]
+    for f in range(files):
+        parts = [f"# Handbook Volume {f}\n"]
+        for k in range(rules):
+            parts.append(
+                f"## Rule {k + 1}\n\nOfficers apply rule {k + 1} of volume {f} on "
+                f"{topics[(f + k) % len(topics)]} to every claim they register at the border.\n"
+            )
+        write(root / f"{prefix}-{f:03d}.md", "\n".join(parts))
+    return root
+
+
+def leftovers(index_dir: Path) -> list[str]:
+    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".tmp-"))
+
+
+def test_stored_passages_are_exactly_the_chunked_ones(tmp_path: Path, treaty_pdf: Path, run_ingest, settings, embedder) -> None:
+    run_ingest(treaty_pdf.parent)
+    index = StoredIndex.open(settings.index_dir)
+    (document,) = index.documents.values()
+    stored = index.document_passages(document.doc_id)
+    chunking = index.manifest["chunking"]
+    expected = chunk(
+        build(load(treaty_pdf, document.source)), document.doc_id, embedder.token_offsets,
+        ChunkParams(chunking["max_tokens"], chunking["overlap"]),
+    )
+    fields = lambda p: (p.id, p.ordinal, p.text, p.char_start, p.char_end, p.page_start, p.page_end, p.section, p.content_hash)  # noqa: E731
+    assert [fields(p) for p in stored] == [fields(p) for p in expected]
+    assert document.passage_count == len(stored) == len(index)
+    assert index.vectors.shape == (len(index), index.manifest["model"]["dimension"])
+    index.close()
+
+
+def test_readers_keep_their_build_while_a_new_one_is_published(tmp_path: Path, run_ingest, settings) -> None:
+    corpus = corpus_of(tmp_path / "corpus")
+    run_ingest(corpus)
+    reader = StoredIndex.open(settings.index_dir)
+    before = [p.text for p in reader.passages(list(range(len(reader))))]
+
+    write(corpus / "volume-000.md", "# Handbook Volume 0\n\nThis volume was withdrawn and replaced.\n")
+    report = run_ingest(corpus)
+    assert report.published
+
+    assert [p.text for p in reader.passages(list(range(len(reader))))] == before
+    reader.close()
+    fresh = StoredIndex.open(settings.index_dir)
+    assert fresh.version == report.index_version
+    assert any("withdrawn" in p.text for p in fresh.passages(list(range(len(fresh)))))
+    fresh.close()
+
+
+def test_only_the_current_and_previous_builds_are_kept(tmp_path: Path, run_ingest, settings) -> None:
+    corpus = corpus_of(tmp_path / "corpus")
+    versions = []
+    for n in range(3):
+        write(corpus / "changing.txt", f"Changes\n\nRevision {n} of the changing notice is in force.\n")
+        versions.append(run_ingest(corpus).index_version)
+    kept = sorted(p.name for p in (settings.index_dir / "builds").iterdir())
+    assert kept == sorted(versions[1:])
+    assert (settings.index_dir / "current").resolve().name == versions[-1]
+
+
+def test_leftovers_of_a_crashed_writer_are_cleaned_by_the_next_one(tmp_path: Path, run_ingest, settings) -> None:
+    corpus = corpus_of(tmp_path / "corpus")
+    first = run_ingest(corpus)
+    index_dir = settings.index_dir
+    # What a writer killed mid-build leaves behind: a half-written build folder, and a new
+    # `current` link that was never renamed into place.
+    partial = index_dir / ".tmp-0123456789ab"
+    partial.mkdir()
+    (partial / "meta.sqlite").write_bytes(b"SQLite format 3\x00 truncated")
+    os.symlink(Path("builds") / first.index_version, index_dir / ".tmp-link-deadbeef")
+    os.symlink(Path("builds") / "20990101T000000Z-gone", index_dir / ".tmp-link-dangling")
+
+    report = run_ingest(corpus)  # nothing changed: still cleans up
+    assert not report.published
+    assert leftovers(index_dir) == []
+    assert StoredIndex.open(index_dir).version == first.index_version
+
+
+def test_a_second_writer_is_refused_while_one_is_running(tmp_path: Path, run_ingest, settings) -> None:
+    corpus = corpus_of(tmp_path / "corpus")
+    with write_lock(settings.index_dir):
+        with pytest.raises(IndexBusyError, match="another process is writing"):
+            run_ingest(corpus)
+    assert run_ingest(corpus).published  # the lock is free again
+
+
+def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="clausewise ingest"):
+        StoredIndex.open(tmp_path / "nowhere")
+
+
+def test_index_in_another_format_version_is_refused(tmp_path: Path, run_ingest, settings) -> None:
+    run_ingest(corpus_of(tmp_path / "corpus"))
+    manifest_path = settings.index_dir / "current" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99  # as written by a future clausewise
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatibleError, match="--rebuild"):
+        StoredIndex.open(settings.index_dir)
+
+
+def interrupt_mid_publish(clausewise_cmd: list[str], corpus: Path, index_dir: Path, signum: int) -> subprocess.Popen:
+    """Run `clausewise ingest` in a child process and send it ``signum`` as soon as it starts
+    writing a build folder (``index/.tmp-*``). Returns the finished process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
+    process = subprocess.Popen(
+        [*clausewise_cmd, "ingest", str(corpus), "--index", str(index_dir), "--quiet"],
+        cwd=corpus.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    caught: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            caught = [name for name in leftovers(index_dir) if not (index_dir / name).is_symlink()]
+            if caught:
+                os.kill(process.pid, signum)
+                break
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None and not caught:
+            process.kill()
+        _, stderr = process.communicate(timeout=120)
+    assert caught, f"ingest ended (rc={process.returncode}) before a build folder appeared: {stderr.decode()[-2000:]}"
+    return process
+
+
+def assert_still_old(index_dir: Path, version: str, passages: int, documents: int) -> None:
+    index = StoredIndex.open(index_dir)
+    assert index.version == version
+    assert len(index) == passages and len(index.documents) == documents
+    assert len(index.passages(list(range(len(index))))) == passages
+    index.close()
+
+
+@pytest.mark.slow
+def test_killing_ingest_mid_publish_leaves_the_old_index_intact(tmp_path: Path, run_ingest, settings, clausewise_cmd) -> None:
+    """SIGKILL `clausewise ingest` while it writes a new build: the old build stays current and
+    loadable, and the next run cleans up and succeeds."""
+    index_dir = settings.index_dir
+    corpus = corpus_of(tmp_path / "corpus", files=3)
+    old = run_ingest(corpus)
+    corpus_of(corpus, files=10, rules=6, prefix="bulk")  # ~60 more passages to embed and write
+
+    process = interrupt_mid_publish(clausewise_cmd, corpus, index_dir, signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    # The half-written build is there, and readers do not see it.
+    assert leftovers(index_dir)
+    assert_still_old(index_dir, old.index_version, old.passages, 3)
+
+    # The next run (the killed one's lock died with it) cleans up and publishes everything.
+    report = run_ingest(corpus)
+    assert report.published and len(report.added) == 10 and len(report.unchanged) == 3
+    assert leftovers(index_dir) == []
+    index = StoredIndex.open(index_dir)
+    assert len(index.documents) == 13 and len(index) == report.passages > old.passages
+    index.close()
+    assert len(list((index_dir / "builds").iterdir())) <= 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_publish_cleans_up_after_itself(tmp_path: Path, run_ingest, settings, clausewise_cmd) -> None:
+    index_dir = settings.index_dir
+    corpus = corpus_of(tmp_path / "corpus", files=3)
+    old = run_ingest(corpus)
+    corpus_of(corpus, files=10, rules=6, prefix="bulk")
+
+    process = interrupt_mid_publish(clausewise_cmd, corpus, index_dir, signal.SIGINT)
+    assert process.returncode != 0
+    assert [name for name in leftovers(index_dir) if not (index_dir / name).is_symlink()] == []
+    assert_still_old(index_dir, old.index_version, old.passages, 3)
