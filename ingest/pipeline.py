@@ -206,6 +206,7 @@ def ingest(
         if not documents:
             if previous is not None:
                 previous.close()
+            report.removed = []  # the current index is kept as it is: nothing was removed
             raise NothingToIngest(report)
 
         titles = {d.doc_id: d.title for d in documents}
@@ -274,7 +275,8 @@ def _manifest(settings, embedder, params, documents, passages, dim, paths) -> di
     content = digest.hexdigest()
     return {
         "format_version": FORMAT_VERSION,
-        "index_version": f"{created:%Y%m%dT%H%M%S}Z-{content[:8]}",
+        # Build time (to the millisecond) and content digest: two builds never share a version.
+        "index_version": f"{created:%Y%m%dT%H%M%S}.{created.microsecond // 1000:03d}Z-{content[:8]}",
         "created_at": created.isoformat(),
         "model": {"name": embedder.name, "dimension": dim, "max_seq_length": embedder.max_seq_length},
         "chunking": params,

