@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.settings import Settings, get_settings
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import ask, documents, health
+from service import mcp_server
+from service.routes import admin, ask, documents, health, openai_compat, page
 from service.state import Engine
 
 log = logging.getLogger("clausewise")
@@ -24,15 +25,28 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", ""), "type": error.get("type", "")}
         for error in exc.errors()
     ]
-    message = "; ".join(
-        f"{'.'.join(d['loc'][1:] if d['loc'][:1] == ['body'] else d['loc']) or 'body'}: {d['msg']}" for d in detail
-    )
+    message = "; ".join(_describe(error) for error in exc.errors())
     return JSONResponse({"error": "invalid_request", "message": message, "detail": detail}, status_code=422)
+
+
+def _describe(error: dict) -> str:
+    """One readable line per validation error: where, then what."""
+    loc = [str(part) for part in error.get("loc", ())]
+    where = ".".join(loc[1:] if loc[:1] == ["body"] else loc)
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        problem = (error.get("ctx") or {}).get("error", "invalid JSON")
+        return f"the body is not valid JSON ({problem} at character {loc[-1] if len(loc) > 1 else '?'})"
+    if kind == "missing" and where == "":
+        return 'a JSON body is required, e.g. {"question": "..."}'
+    message = error.get("msg", "").removeprefix("Value error, ")
+    return f"{where or 'body'}: {message}"
 
 
 def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     names = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-             409: "conflict", 413: "too_large", 415: "unsupported_media_type", 503: "not_ready"}
+             409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
+             503: "not_ready"}
     return JSONResponse(
         {"error": names.get(exc.status_code, "error"), "message": str(exc.detail)},
         status_code=exc.status_code,
@@ -53,7 +67,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI):
         if not engine.ready:
             engine.load()  # model and index load once, before the first request is accepted
-        yield
+        async with admin.live_rebuilds(app):  # rebuild jobs and the watch on the index
+            async with mcp_server.running(app):  # the MCP session manager behind /mcp
+                yield
 
     app = FastAPI(
         title="clausewise",
@@ -70,9 +86,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
-    for module in (ask, documents, health):
+    # Under /v1/ (the OpenAI-compatible API) errors take OpenAI's shape; elsewhere the app's own.
+    app.add_exception_handler(RequestValidationError, openai_compat.scoped(_validation_error))
+    app.add_exception_handler(StarletteHTTPException, openai_compat.scoped(_http_error))
+    app.add_exception_handler(Exception, openai_compat.scoped(_unexpected_error))
+    for module in (ask, documents, health, admin, openai_compat, mcp_server, page):
         app.include_router(module.router)
     return app

@@ -16,13 +16,31 @@ from ingest.cli import info_command, ingest_command
 from ingest.embedder import ModelError
 from ingest.settings import get_settings
 from ingest.store import IndexIncompatibleError, IndexMissingError
+from service.evaluation.cli import eval_command
 
 app = typer.Typer(
     help="clausewise: cited passages from policy and treaty texts.", no_args_is_help=True, add_completion=False
 )
 app.command("ingest")(ingest_command)
 app.command("info")(info_command)
-err = Console(stderr=True)
+app.command("eval")(eval_command)
+err = Console(stderr=True, soft_wrap=True)  # one line per error: a path or command to copy stays whole
+
+
+def _check_index(index_dir: Path) -> None:
+    """Fail fast, with the fix, before any worker starts (without loading the model twice)."""
+    from ingest.store import StoredIndex
+    from service.state import check_model
+
+    try:
+        stored = StoredIndex.open(index_dir)
+        try:
+            check_model(stored, get_settings())
+        finally:
+            stored.close()
+    except (IndexMissingError, IndexIncompatibleError, ModelError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
 
 
 def _load_engine(index: Path | None):
@@ -41,6 +59,7 @@ def _load_engine(index: Path | None):
 @app.command()
 def serve(
     index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder that uploads go to and rebuilds read.")] = None,
     host: Annotated[Optional[str], typer.Option(help="Interface to bind.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes.")] = None,
@@ -52,8 +71,10 @@ def serve(
     index_dir = (index or settings.index_dir).resolve()
     workers = workers or settings.workers
     # Fail fast with the fix, before any worker starts.
-    _load_engine(index_dir)
+    _check_index(index_dir)
     os.environ["CLAUSEWISE_INDEX_DIR"] = str(index_dir)
+    os.environ["CLAUSEWISE_CORPUS_DIR"] = str((corpus or settings.corpus_dir).resolve())
+    get_settings.cache_clear()  # the app (same process when workers=1) must read the folders just set
     if workers > 1:
         # Each worker owns its model; split the cores between them and sum metrics across them.
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
@@ -98,6 +119,14 @@ def ask(
         else:
             body = escape(text)
         out.print(f"    {body}\n")
+
+
+@app.command("mcp")
+def mcp_command(index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None) -> None:
+    """Serve the MCP tools search_policies and get_passage over stdio, for desktop assistants."""
+    from service.mcp_server import run_stdio
+
+    run_stdio(index, _load_engine)
 
 
 def main() -> None:
