@@ -49,8 +49,8 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _sections(doc: CleanDocument) -> list[tuple[int, int]]:
-    """Character spans of consecutive paragraphs that share a section."""
+def _sections(doc: CleanDocument) -> list[tuple[int, int, int]]:
+    """``(start, end, paragraphs)`` of each run of consecutive paragraphs sharing a section."""
     starts = [offset for offset, _ in doc.section_marks]
     units: list[list[int]] = []
     last_key = None
@@ -58,10 +58,11 @@ def _sections(doc: CleanDocument) -> list[tuple[int, int]]:
         key = bisect.bisect_right(starts, p_start)
         if units and key == last_key:
             units[-1][1] = p_end
+            units[-1][2] += 1
         else:
-            units.append([p_start, p_end])
+            units.append([p_start, p_end, 1])
         last_key = key
-    return [(a, b) for a, b in units]
+    return [(a, b, n) for a, b, n in units]
 
 
 def _value_at(marks: list[tuple[int, object]], offset: int):
@@ -73,20 +74,21 @@ def chunk(
     doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: ChunkParams
 ) -> list[Passage]:
     text = doc.text
-    # 1. Sections. A tiny one (a Chapter heading before its first Article) is folded into
-    # the next when that one sits inside it, so the passage is cited under the deeper path;
-    # a tiny sibling ("Article 5 — Deleted.") stays a passage of its own.
+    # 1. Sections. A heading with no text of its own (a Chapter line before its first
+    # Article, a document title) is folded into the next section. So is a tiny section when
+    # the next one sits inside it, so the passage is cited under the deeper path; a tiny
+    # sibling with text ("Article 5\n\nDeleted.") stays a passage of its own.
     sections = _sections(doc)
     units: list[tuple[int, int, list[tuple[int, int]]]] = []
     carry: int | None = None
-    for index, (start, end) in enumerate(sections):
+    for index, (start, end, paragraphs) in enumerate(sections):
         if carry is not None:
             start, carry = carry, None
         tokens = [(start + a, start + b) for a, b in token_offsets(text[start:end])]
         if len(tokens) < MIN_SECTION_TOKENS and index < len(sections) - 1:
             here = _value_at(doc.section_marks, end - 1) or ""
             following = _value_at(doc.section_marks, sections[index + 1][0]) or ""
-            if following.startswith(here):
+            if paragraphs == 1 or following.startswith(here):
                 carry = start
                 continue
         units.append((start, end, tokens))

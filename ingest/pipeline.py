@@ -75,10 +75,16 @@ def make_doc_id(source: str) -> str:
     return slug or hashlib.sha1(source.encode()).hexdigest()[:12]
 
 
+# Bump when loading, cleaning, structure or chunking change what a file becomes: the next
+# incremental run then re-parses every file instead of keeping passages cut the old way.
+PARSER_VERSION = 2
+
+
 def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int) -> dict:
     # The passage plus its title/section prefix must fit the model's window.
     ceiling = max_seq_length - 2 - (48 if settings.contextualize else 0)
     return {
+        "parser_version": PARSER_VERSION,
         "max_tokens": min(settings.chunk_tokens, ceiling),
         "overlap": min(settings.chunk_overlap, settings.chunk_tokens // 2),
         "contextualize": settings.contextualize,

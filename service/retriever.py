@@ -180,7 +180,7 @@ class Retriever:
                     citation=Citation.of(passage, document),
                     score=float(score),
                     rank=rank,
-                    highlight=self.highlighter.best_span(question, passage.text),
+                    highlight=self.highlighter.best_span(question, passage.text, passage.section),
                 )
             )
         return hits

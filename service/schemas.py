@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingest.settings import get_settings
 from ingest.types import Citation
 
 
@@ -34,9 +33,14 @@ class AskRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("question must not be empty or blank")
-        limit = get_settings().max_question_chars
-        if len(value) > limit:
-            raise ValueError(f"question is {len(value)} characters long; the limit is {limit}")
+        return value  # the length cap is the app's setting, checked by the route
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _top_k_is_not_a_boolean(cls, value: object) -> object:
+        # Lax int parsing would read JSON `true` as top_k=1.
+        if isinstance(value, bool):
+            raise ValueError("top_k must be an integer from 1 to 50, not a boolean")
         return value
 
 

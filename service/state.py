@@ -39,11 +39,12 @@ def check_model(index: StoredIndex, settings: Settings) -> None:
 class Engine:
     """Loads the index and model once, and swaps in a newer build atomically on reload."""
 
-    def __init__(self, settings: Settings, index_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None) -> None:
+        """``embedder``: an already loaded model to reuse when an index asks for it by name."""
         self.settings = settings
         self.index_dir = index_dir or settings.index_dir
         self._snapshot: Snapshot | None = None
-        self._embedders: dict[str, Embedder] = {}
+        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
         self._lock = threading.Lock()
 
     @property
@@ -64,18 +65,22 @@ class Engine:
 
     def load(self) -> Snapshot:
         """Open the current build (if it differs from the one loaded) and switch to it."""
-        import torch
-
-        torch.set_num_threads(self.settings.query_threads)
         with self._lock:
             index = StoredIndex.open(self.index_dir)
             current = self._snapshot
             if current is not None and current.index.folder == index.folder:
                 index.close()
                 return current
-            check_model(index, self.settings)
-            retriever = Retriever(index, self._embedder(index.manifest["model"]["name"]), self.settings)
-            retriever.warm_up()
+            try:
+                check_model(index, self.settings)
+                import torch  # only now: an index error should not wait for torch to import
+
+                torch.set_num_threads(self.settings.query_threads)
+                retriever = Retriever(index, self._embedder(index.manifest["model"]["name"]), self.settings)
+                retriever.warm_up()
+            except BaseException:
+                index.close()
+                raise
             self._snapshot = Snapshot(index, retriever)
             return self._snapshot
 

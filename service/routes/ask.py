@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 
 from service.auth import ReadKey
 from service.deps import SnapshotDep
@@ -26,9 +26,12 @@ def passage_out(hit: Hit) -> PassageOut:
 
 
 @router.post("/ask", response_model=AskResponse, responses={422: {"model": ErrorOut}})
-def ask(body: AskRequest, snapshot: SnapshotDep) -> AskResponse:
+def ask(body: AskRequest, snapshot: SnapshotDep, request: Request) -> AskResponse:
     """Answer with the `top_k` best passages, each cited to document, section and page."""
     started = time.perf_counter()
+    limit = request.app.state.settings.max_question_chars
+    if len(body.question) > limit:
+        raise HTTPException(422, f"question: {len(body.question)} characters long; the limit is {limit}")
     filters = Filters(**body.filters.model_dump()) if body.filters else None
     hits = snapshot.retriever.run(body.question, body.top_k, body.mode, filters)
     return AskResponse(

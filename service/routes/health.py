@@ -21,7 +21,10 @@ def healthz() -> dict:
 def readyz(engine: EngineDep):
     """Ready once the index and model are loaded."""
     if not engine.ready:
-        return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse(
+            {"status": "loading", "error": "not_ready", "message": "the index and model are still loading"},
+            status_code=503,
+        )
     snapshot = engine.snapshot
     manifest = snapshot.index.manifest
     return {
