@@ -285,6 +285,18 @@ class StoredIndex:
             ).fetchall()
         return [Passage(*r) for r in found]
 
+    def with_neighbours(self, passage_id: str, context: int) -> tuple[Passage, list[Passage], list[Passage]] | None:
+        """A passage with up to ``context`` passages before and after it in its document."""
+        row = self.row_of.get(passage_id)
+        if row is None:
+            return None
+        passage = self.passages([row])[0]
+        rows = self.document_rows(passage.doc_id)
+        at = passage.ordinal
+        before = self.passages(rows[max(0, at - context): at]) if context else []
+        after = self.passages(rows[at + 1: at + 1 + context]) if context else []
+        return passage, before, after
+
     def document_rows(self, doc_id: str) -> list[int]:
         with self._db_lock:
             return [r[0] for r in self._db.execute("SELECT row FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,))]

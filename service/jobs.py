@@ -126,7 +126,7 @@ class JobManager:
                 data = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if data.get("state") in {"queued", "running"} and not _pid_alive(int(data.get("server_pid") or 0)):
+            if data.get("state") in {"queued", "running"} and not pid_alive(int(data.get("server_pid") or 0)):
                 data.update(
                     state="failed", finished_at=_now(), pid=None,
                     error=(f"interrupted: the server (pid {data.get('server_pid')}) stopped before this job finished. "
@@ -454,9 +454,12 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (ours counts)."""
     if pid <= 0:
         return False
+    if pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -109,15 +109,11 @@ def search_text(result: SearchResult) -> str:
 
 def passage(snapshot: Snapshot, passage_id: str, context: int = 1) -> PassageResult:
     index = snapshot.index
-    row = index.row_of.get(passage_id.strip())
-    if row is None:
+    neighbourhood = index.with_neighbours(passage_id.strip(), context)
+    if neighbourhood is None:
         raise ToolError(f"no passage with id {passage_id!r}; ids come from search_policies")
-    found = index.passages([row])[0]
+    found, before, after = neighbourhood
     document = index.documents[found.doc_id]
-    rows = index.document_rows(found.doc_id)
-    at = found.ordinal
-    before = index.passages(rows[max(0, at - context): at]) if context else []
-    after = index.passages(rows[at + 1: at + 1 + context]) if context else []
 
     def neighbour(p) -> NeighbourPassage:
         citation = Citation.of(p, document)

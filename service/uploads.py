@@ -26,6 +26,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
 from ingest.loaders import HTML_SUFFIXES, MARKDOWN_SUFFIXES, PDF_SUFFIXES, TEXT_SUFFIXES
+from service.jobs import pid_alive
 
 STAGING = ".uploads-tmp"
 ALLOWED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES
@@ -213,7 +214,7 @@ def clean_staging(corpus: Path) -> int:
         return 0
     for part in folder.glob("*.part"):
         pid = part.name.split("-", 1)[0]
-        alive = pid.isdigit() and _pid_alive(int(pid))
+        alive = pid.isdigit() and pid_alive(int(pid))
         try:
             stale = time.time() - part.stat().st_mtime > STALE_SECONDS
         except FileNotFoundError:
@@ -223,18 +224,6 @@ def clean_staging(corpus: Path) -> int:
                 part.unlink()
                 removed += 1
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class UploadReader:

@@ -40,16 +40,11 @@ def get_passage(
     snapshot: SnapshotDep,
     context: Annotated[int, Query(ge=0, le=10, description="Neighbouring passages on each side.")] = 1,
 ) -> PassageDetail:
-    index = snapshot.index
-    row = index.row_of.get(passage_id)
-    if row is None:
+    found = snapshot.index.with_neighbours(passage_id, context)
+    if found is None:
         raise HTTPException(404, f"no passage with id {passage_id!r}")
-    passage = index.passages([row])[0]
-    document = index.documents[passage.doc_id]
-    rows = index.document_rows(passage.doc_id)
-    at = passage.ordinal
-    before = index.passages(rows[max(0, at - context): at]) if context else []
-    after = index.passages(rows[at + 1: at + 1 + context]) if context else []
+    passage, before, after = found
+    document = snapshot.index.documents[passage.doc_id]
 
     def ctx(p) -> PassageContext:
         return PassageContext(id=p.id, text=p.text, citation=Citation.of(p, document))

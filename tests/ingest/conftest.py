@@ -3,28 +3,20 @@ model (the session ``embedder`` from ``tests/conftest.py``) and real indexes in 
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_pdf
 from ingest.pipeline import IngestReport, ingest
-from ingest.settings import Settings, get_settings
+from ingest.settings import Settings
 
 
 @pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No CLAUSEWISE_* variable or .env file of the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("CLAUSEWISE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def _hermetic(hermetic: None) -> None:
+    """Every test here runs hermetic (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

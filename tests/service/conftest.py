@@ -9,7 +9,6 @@ to ``hermetic`` (``pytestmark``), so ``tests/service/evaluation/`` is left alone
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,25 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.embedder import Embedder
-from ingest.settings import get_settings
 from service.app import create_app
 from service_docs import Corpus, write_corpus
 from service_support import BuiltIndex, build_index, engine_for, make_ask
 
 SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
-
-
-@pytest.fixture
-def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No CLAUSEWISE_* variable or .env file of the developer's shell reaches the code under
-    test (the request schema reads ``get_settings()`` on every request)."""
-    for name in list(os.environ):
-        if name.startswith("CLAUSEWISE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 # -- the generated corpus ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from eval_corpus import write_corpus, write_questions
 from ingest.embedder import Embedder
 from ingest.pipeline import ingest
-from ingest.settings import Settings, get_settings
+from ingest.settings import Settings
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -40,14 +40,8 @@ class TinyIndex:
 
 
 @pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("CLAUSEWISE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def _hermetic(hermetic: None) -> None:
+    """Every test here runs hermetic (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
