@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # Hybrid = alpha * dense + (1 - alpha) * BM25, each min-max normalised over its top
     # `candidates`; passages under an article the question names ("Article 31") get
     # `article_boost` on top. Measured against reciprocal rank fusion in docs/benchmarks.md.
-    candidates: int = Field(100, ge=10, le=2000)
+    candidates: int = Field(100, ge=50, le=2000)  # ≥ the largest top_k (50)
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     article_boost: float = Field(0.2, ge=0.0)
     max_question_chars: int = Field(2000, ge=10)

@@ -99,6 +99,10 @@ def ask(
     if not question.strip():
         err.print("[red]error:[/red] the question is empty")
         raise typer.Exit(2)
+    limit = get_settings().max_question_chars
+    if len(question.strip()) > limit:
+        err.print(f"[red]error:[/red] the question is {len(question.strip())} characters long; the limit is {limit}")
+        raise typer.Exit(2)
     engine = _load_engine(index)
     hits = engine.snapshot.retriever.run(question.strip(), top_k, mode)  # type: ignore[arg-type]
     out = Console()

@@ -122,7 +122,9 @@ class Retriever:
         if mode == "lexical":
             rows, scores = self.lexical(question, mask, n)
             return list(zip(rows.tolist(), scores.tolist()))
-        depth = max(n, self.settings.candidates)
+        # A fixed depth, not one that grows with top_k: the min-max normalisation is over
+        # these candidates, so the order of the first ten must not depend on how many are asked.
+        depth = self.settings.candidates
         dense_rows, dense_scores = self.dense(question, mask, depth)
         lexical_rows, lexical_scores = self.lexical(question, mask, depth)
         alpha = self.settings.fusion_alpha
