@@ -10,8 +10,8 @@ from collections import Counter
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 _SPACES = re.compile(r"[^\S\n]+")
 _PAGE_NUMBER = re.compile(
-    r"^(?:page\s*)?[-–—(\[]?\s*(?:\d{1,4}|[ivxlcdm]{1,7})\s*[-–—)\]]?(?:\s*(?:of|/)\s*\d{1,4})?$",
-    re.IGNORECASE,
+    # Arabic numbers, or lower-case roman ones (front matter); "II" or "Did" alone are text.
+    r"^(?:(?:[Pp]age|PAGE)\s*)?[-–—(\[]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s*[-–—)\]]?(?:\s*(?:of|/)\s*\d{1,4})?$",
 )
 _BROKEN_DOT = re.compile(r"(?<=[0-9IVX])\ufffd(?=[0-9a-zA-Z])")
 EDGE_LINES = 3  # how many lines at the top and at the bottom of a page may be running text

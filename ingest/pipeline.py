@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +47,7 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    doc_ids: dict[str, str] = field(default_factory=dict)  # source → doc_id, failed files included
     documents: int = 0
     passages: int = 0
     pages: int = 0
@@ -54,10 +55,6 @@ class IngestReport:
     seconds: float = 0.0
     index_version: str | None = None
     published: bool = False
-
-    @property
-    def ingested(self) -> int:
-        return len(self.added) + len(self.updated) + len(self.unchanged)
 
 
 def file_hash(path: Path) -> str:
@@ -77,7 +74,14 @@ def make_doc_id(source: str) -> str:
 
 # Bump when loading, cleaning, structure or chunking change what a file becomes: the next
 # incremental run then re-parses every file instead of keeping passages cut the old way.
-PARSER_VERSION = 2
+PARSER_VERSION = 3
+
+
+def new_doc_id(source: str, taken: Collection[str]) -> str:
+    """The id of a source not yet in the index: its slug, suffixed with a hash of the source
+    when another document already has that slug ("a b.txt" and "a-b.txt")."""
+    doc_id = make_doc_id(source)
+    return doc_id if doc_id not in taken else f"{doc_id}-{hashlib.sha1(source.encode()).hexdigest()[:6]}"
 
 
 def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int) -> dict:
@@ -154,6 +158,12 @@ def ingest(
             else:
                 todo.append((found_file.path, found_file.source, digest))
         report.removed = sorted(set(old_docs) - sources_seen)
+        # Ids before anything is parsed: indexed sources keep theirs; new ones never take one.
+        report.doc_ids = {s: old_docs[s].doc_id for s in sorted(sources_seen) if s in old_docs}
+        taken = set(report.doc_ids.values())
+        for source in sorted(sources_seen - set(report.doc_ids)):
+            report.doc_ids[source] = new_doc_id(source, taken)
+            taken.add(report.doc_ids[source])
 
         if previous is not None and not todo and not report.removed:
             return _unchanged(report, previous, started)
@@ -161,7 +171,6 @@ def ingest(
         # Parse, clean and chunk the new and changed files.
         new_docs: dict[str, tuple[Document, list[Passage]]] = {}
         offsets = embedder.token_offsets
-        taken = {old_docs[s].doc_id for s in report.unchanged}
         for done, (path, source, digest) in enumerate(todo):
             notify("parse", done, len(todo))
             try:
@@ -171,10 +180,10 @@ def ingest(
             except LoadError as exc:
                 report.failed.append((source, str(exc)))
                 continue
-            doc_id = old_docs[source].doc_id if source in old_docs else make_doc_id(source)
-            if doc_id in taken:  # two sources slug alike ("a b.txt", "a-b.txt")
-                doc_id = f"{doc_id}-{hashlib.sha1(source.encode()).hexdigest()[:6]}"
-            taken.add(doc_id)
+            except OSError as exc:  # gone or unreadable since it was hashed (deleted meanwhile)
+                report.failed.append((source, f"cannot read file: {exc.strerror or exc}"))
+                continue
+            doc_id = report.doc_ids[source]
             passages = chunk(clean, doc_id, offsets, ChunkParams(params["max_tokens"], params["overlap"]))
             if not passages:
                 report.failed.append((source, "no text left after cleaning"))

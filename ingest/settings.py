@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     article_boost: float = Field(0.2, ge=0.0)
     max_question_chars: int = Field(2000, ge=10)
+    # Largest JSON request body (uploads have their own caps below).
+    max_body_kb: int = Field(1024, ge=16)
 
     # Serving.
     host: str = "127.0.0.1"

@@ -103,7 +103,7 @@ def _build_faiss(vectors: np.ndarray, kind: str, params: dict) -> tuple[faiss.In
             index.add(vectors)
             index.nprobe = params["ivf_nprobe"]
             return index, {"type": "ivf", "nlist": nlist, "nprobe": params["ivf_nprobe"]}
-        kind = "flat"  # too few vectors to train clusters: exact search is cheap anyway
+        # Too few vectors to train clusters: exact search is cheap anyway (falls through).
     index = faiss.IndexFlatIP(dim)
     index.add(vectors)
     return index, {"type": "flat"}

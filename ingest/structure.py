@@ -16,7 +16,7 @@ from ingest.cleaning import join_hyphenated, normalize, strip_running_lines, voc
 from ingest.types import CleanDocument, RawDocument
 
 # Structural keywords and their rank: smaller ranks contain larger ones.
-_KEYWORD_RANK = {"part": 1, "annex": 1, "chapter": 2, "title": 2, "section": 3, "article": 4}
+_KEYWORD_RANK = {"part": 1, "annex": 1, "chapter": 2, "section": 3, "article": 4}
 _KEYWORD = re.compile(
     r"^(?P<kw>part|annex|chapter|section|article|art\.)"
     r"(?:\s+(?P<num>\d{1,3}[a-z]?(?:\s?(?:bis|ter))?|[ivxlc]{1,7}|[a-z]|one|two|three|four|five|six|seven|eight|nine|ten)\b\.?)?"
@@ -51,7 +51,7 @@ def _short(text: str, words: int = 12, chars: int = 100) -> bool:
     return len(text) <= chars and len(text.split()) <= words
 
 
-_TOC_ENTRY = re.compile(r"(?:\.{4,}|…{2,}|\ufffd{3,}|\s{3,})\s*\d*$")
+_TOC_ENTRY = re.compile(r"(?:\.{4,}|…{2,}|\ufffd{3,})\s*\d*$")
 
 
 def _keyword_heading(line: str) -> Heading | None:
@@ -142,10 +142,6 @@ class _Builder:
         self.last_page: object = object()
         self.words = words
 
-    def _offset(self) -> int:
-        sep = 2 if self.paragraphs or self.current_len else 0
-        return self.length + (sep if not self.current else 0) + self.current_len
-
     def add_line(self, line: str, page: int | None) -> None:
         if not self.current:
             self.current_start = self.length + (2 if self.paragraphs else 0)
@@ -220,6 +216,14 @@ def _pdf_heading_context(lines: list[tuple[int | None, str]], i: int, typical: f
     )
 
 
+def _pdf_title_context(lines: list[tuple[int | None, str]], i: int, typical: float) -> bool:
+    """A PDF line right after "Article 7" is its title when it is clearly shorter than body
+    lines and the next line starts a sentence, a numbered paragraph or a heading."""
+    line = lines[i][1]
+    nxt = lines[i + 1][1] if i + 1 < len(lines) else ""
+    return len(line) < 0.7 * typical and (not nxt or nxt[0].isupper() or nxt[0].isdigit() or nxt[0] in "(•")
+
+
 def build(raw: RawDocument) -> CleanDocument:
     """Clean ``raw`` and find its structure."""
     pages = [normalize(page.text).split("\n") for page in raw.pages]
@@ -259,7 +263,11 @@ def build(raw: RawDocument) -> CleanDocument:
         if awaiting_title and (heading is None or not heading.keyword):
             awaiting_title = False
             candidate = (heading.label if heading else line).strip()
-            if _short(candidate, 12, 110) and not candidate.endswith((".", ",", ";")) and not _LIST_ITEM.match(candidate):
+            # A title stands apart: a heading of its own, a one-line paragraph, or in a PDF a
+            # short line followed by the start of a sentence. Otherwise it is the article's
+            # first line of text ("Each Member State shall ensure that the competent ...").
+            apart = heading is not None or (_pdf_title_context(all_lines, i, typical) if paged else is_alone(i))
+            if apart and _short(candidate, 12, 110) and not candidate.endswith((".", ",", ";")) and not _LIST_ITEM.match(candidate):
                 stack.set_title(candidate)
                 builder.mark_section(stack.path, retitle=True)
                 builder.add_line(line if not md else candidate, page)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.settings import Settings, get_settings
+from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service import mcp_server
 from service.routes import admin, ask, documents, health, openai_compat, page
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_kb * 1024)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Under /v1/ (the OpenAI-compatible API) errors take OpenAI's shape; elsewhere the app's own.
     app.add_exception_handler(RequestValidationError, openai_compat.scoped(_validation_error))

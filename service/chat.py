@@ -141,12 +141,6 @@ class Source:
     def citation(self) -> Citation:
         return self.hit.citation
 
-    @property
-    def highlight_text(self) -> str | None:
-        if self.hit.highlight is None:
-            return None
-        start, end = self.hit.highlight
-        return self.hit.passage.text[start:end]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ log = logging.getLogger("clausewise.jobs")
 JOBS_DIR = ".jobs"
 KEEP_JOBS = 200
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
-LOCK_WAIT_SECONDS = 600.0  # a rebuild waits this long for another writer (CLI, other worker)
 PROGRESS_WRITE_INTERVAL = 0.5
 
 
@@ -258,9 +257,18 @@ class JobManager:
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True, bufsize=1,
         )
         with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported by the job
-            proc.stdin.write(json.dumps(self.settings.model_dump(mode="json", exclude={"api_keys"})) + "\n")
+            proc.stdin.write(json.dumps(self._child_settings()) + "\n")
             proc.stdin.flush()
         return _Child(proc, stderr)
+
+    def _child_settings(self) -> dict:
+        """The settings a rebuild runs with. Unless a model is configured explicitly, it is the
+        served index's own, so an index built with another model is not refused (or, with
+        ``full``, silently re-embedded with the default one)."""
+        payload = self.settings.model_dump(mode="json", exclude={"api_keys"})
+        if "model" not in self.settings.model_fields_set and self.engine.ready:
+            payload["model"] = self.engine.snapshot.index.manifest["model"]["name"]
+        return payload
 
     def _keep_standby(self) -> None:
         """Start the next child ahead of time (it loads everything, then waits for a job)."""
@@ -368,12 +376,11 @@ class JobManager:
         job.progress.stage = stage
 
     def _apply_report(self, job: Job, report: dict) -> None:
-        from ingest.pipeline import make_doc_id
-
         with self._cond:
             for name in ("added", "updated", "removed"):
                 setattr(job, name, list(report.get(name, [])))
-            job.failed = [{"source": s, "doc_id": make_doc_id(s), "error": why} for s, why in report.get("failed", [])]
+            ids = report.get("doc_ids", {})
+            job.failed = [{"source": s, "doc_id": ids.get(s), "error": why} for s, why in report.get("failed", [])]
             job.warnings = [{"source": s, "warning": why} for s, why in report.get("warnings", [])]
             job.counts = {
                 "added": len(job.added), "updated": len(job.updated), "removed": len(job.removed),
@@ -555,7 +562,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     if model_error is not None:
         emit(event="result", ok=False, error=str(model_error))
         return 2
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    # Another writer (the CLI, another worker's rebuild) holds the index: wait as long as a
+    # rebuild may run, since that writer may be one.
+    deadline = time.monotonic() + settings.rebuild_timeout_s
     while True:
         try:
             report = ingest([args.corpus], settings, index_dir=args.index, rebuild=full, embedder=embedder,
@@ -563,7 +572,7 @@ def worker_main(argv: list[str] | None = None) -> int:
             break
         except IndexBusyError as exc:
             if time.monotonic() > deadline:
-                emit(event="result", ok=False, error=f"{exc} (waited {LOCK_WAIT_SECONDS:g} s)")
+                emit(event="result", ok=False, error=f"{exc} (waited {settings.rebuild_timeout_s:g} s)")
                 return 4
             emit(event="progress", stage="waiting-for-lock", done=0, total=0)
             time.sleep(1.0)

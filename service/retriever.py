@@ -18,6 +18,7 @@ from service.highlight import Highlighter
 Mode = Literal["hybrid", "dense", "lexical"]
 _ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 _SECTION_ARTICLE = re.compile(r"(?:^|> )Article (\S+?)(?: —|$| >)")
+ARTICLE_DOC_DEPTH = 20  # candidates of each kind whose documents an article reference may lift
 EXACT_FILTERED_LIMIT = 200_000  # below this many matching passages, filtered dense search is exact numpy
 
 
@@ -35,6 +36,18 @@ class Hit:
     score: float
     rank: int
     highlight: tuple[int, int] | None
+
+
+def _search_params(index: faiss.Index, rows: np.ndarray) -> faiss.SearchParameters:
+    """A FAISS search restricted to ``rows``; IVF and HNSW indexes need their own parameter
+    types (a plain SearchParameters is refused by IVF) and keep their configured depth."""
+    selector = faiss.IDSelectorBatch(rows.astype(np.int64))
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
+    if isinstance(index, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)
+    return faiss.SearchParameters(sel=selector)
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
@@ -93,8 +106,7 @@ class Retriever:
             return rows, np.zeros(0, dtype=np.float32)
         if len(rows) <= EXACT_FILTERED_LIMIT:
             return _top(np.asarray(self.index.vectors[rows]) @ query, rows, n)
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))
-        scores, found = self.index.dense.search(query[None, :], n, params=params)
+        scores, found = self.index.dense.search(query[None, :], n, params=_search_params(self.index.dense, rows))
         keep = found[0] >= 0
         return found[0][keep].astype(np.int64), scores[0][keep]
 
@@ -105,14 +117,17 @@ class Retriever:
         rows = np.flatnonzero(scores > 0)
         return _top(scores[rows], rows, n)
 
-    def _article_rows_named(self, question: str, mask: np.ndarray | None, dense_rank: dict[int, int]) -> list[int]:
-        """Passages of the articles the question names, best dense match first."""
-        rows: list[int] = []
+    def _article_rows_named(self, question: str, mask: np.ndarray | None, documents: set[int]) -> set[int]:
+        """Passages of the articles the question names, in ``documents`` (those the question
+        already points at), so "Article 1 of the Refugee Convention" does not lift every
+        treaty's Article 1."""
+        rows: set[int] = set()
+        doc_of = self.index.passage_doc
         for number in _ARTICLE_REF.findall(question):
             found = self._article_rows.get(number.lower())
             if found is not None:
-                rows.extend(int(r) for r in found if mask is None or mask[r])
-        return sorted(set(rows), key=lambda r: dense_rank.get(r, len(dense_rank) + r))
+                rows.update(int(r) for r in found if (mask is None or mask[r]) and doc_of[r] in documents)
+        return rows
 
     def rank(self, question: str, mode: Mode, mask: np.ndarray | None, n: int) -> list[tuple[int, float]]:
         """Rows and scores, best first, before de-duplication."""
@@ -132,8 +147,10 @@ class Retriever:
         for weight, rows, scores in ((alpha, dense_rows, dense_scores), (1 - alpha, lexical_rows, lexical_scores)):
             for row, value in zip(rows.tolist(), _min_max(scores).tolist()):
                 fused[row] = fused.get(row, 0.0) + weight * value
-        dense_rank = {row: i for i, row in enumerate(dense_rows.tolist())}
-        for row in self._article_rows_named(question, mask, dense_rank):
+        # The documents the question points at: those of the best few candidates of either kind.
+        documents = set(self.index.passage_doc[dense_rows[:ARTICLE_DOC_DEPTH]].tolist())
+        documents |= set(self.index.passage_doc[lexical_rows[:ARTICLE_DOC_DEPTH]].tolist())
+        for row in self._article_rows_named(question, mask, documents):
             fused[row] = fused.get(row, 0.0) + self.settings.article_boost
         return sorted(fused.items(), key=lambda item: -item[1])
 

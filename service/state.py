@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ingest.embedder import Embedder
 from ingest.settings import Settings
-from ingest.store import CURRENT, IndexIncompatibleError, StoredIndex
+from ingest.store import CURRENT, IndexIncompatibleError, StoredIndex, current_build
 from service.retriever import Retriever
 
 
@@ -66,11 +66,10 @@ class Engine:
     def load(self) -> Snapshot:
         """Open the current build (if it differs from the one loaded) and switch to it."""
         with self._lock:
-            index = StoredIndex.open(self.index_dir)
             current = self._snapshot
-            if current is not None and current.index.folder == index.folder:
-                index.close()
-                return current
+            if current is not None and current.index.folder == current_build(self.index_dir):
+                return current  # nothing new published: no need to open anything
+            index = StoredIndex.open(self.index_dir)
             try:
                 check_model(index, self.settings)
                 import torch  # only now: an index error should not wait for torch to import

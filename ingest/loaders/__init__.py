@@ -23,7 +23,11 @@ def load(path: Path, source: str) -> RawDocument:
     from ingest.loaders import html, pdf, text
 
     suffix = path.suffix.lower()
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:  # gone or unreadable since discovery
+        raise LoadError(f"cannot read file: {exc.strerror or exc}") from exc
+    if size == 0:
         raise LoadError("empty file (0 bytes)")
     try:
         if suffix in PDF_SUFFIXES:

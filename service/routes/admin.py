@@ -208,15 +208,16 @@ async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -
             await run_in_threadpool(reader.discard)
         raise
 
-    from ingest.pipeline import make_doc_id
+    from ingest.pipeline import new_doc_id
 
     indexed = {d.source: d for d in _snapshot(engine).index.documents.values()}
+    taken = {d.doc_id for d in indexed.values()}
     files = []
     for staged, _written in results:
         old = indexed.get(staged.source)
         status = "added" if old is None else ("unchanged" if old.file_hash == staged.sha256 else "updated")
         files.append({
-            "name": staged.raw_name, "source": staged.source, "doc_id": old.doc_id if old else make_doc_id(staged.source),
+            "name": staged.raw_name, "source": staged.source, "doc_id": old.doc_id if old else new_doc_id(staged.source, taken),
             "bytes": staged.size, "sha256": staged.sha256, "status": status,
         })
     changed = [f["source"] for f in files if f["status"] != "unchanged"]
@@ -224,15 +225,17 @@ async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -
     return _accepted({"files": files, "job": job}, job)
 
 
-def _find_in_corpus(corpus: Path, doc_id: str) -> str | None:
-    """The source of a file in the corpus folder that is not indexed (one that failed to load)."""
+def _find_in_corpus(corpus: Path, doc_id: str, indexed: dict[str, str]) -> str | None:
+    """The source of a file in the corpus folder that is not indexed (one that failed to load),
+    by the id the ingestion gives it (``indexed``: source → doc_id of the indexed documents)."""
     from ingest.discover import discover
-    from ingest.pipeline import make_doc_id
+    from ingest.pipeline import new_doc_id
 
     if not corpus.is_dir():
         return None
+    taken = set(indexed.values())
     for found in discover([corpus]).files:
-        if make_doc_id(found.source) == doc_id:
+        if found.source not in indexed and new_doc_id(found.source, taken) == doc_id:
             return found.source
     return None
 
@@ -266,7 +269,8 @@ async def delete_document(doc_id: str, request: Request, engine: EngineDep, jobs
             raise HTTPException(409, f"{doc_id} is the only document in the index; an index cannot be empty. "
                                      "Upload its replacement first.")
     else:
-        source = await run_in_threadpool(_find_in_corpus, corpus, doc_id)
+        indexed = {d.source: d.doc_id for d in snapshot.index.documents.values()}
+        source = await run_in_threadpool(_find_in_corpus, corpus, doc_id, indexed)
         if source is None:
             raise HTTPException(404, f"no document with id {doc_id!r} in the index or the corpus folder; GET /documents lists them")
     try:
