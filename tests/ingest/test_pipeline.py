@@ -342,3 +342,29 @@ def test_rebuild_switches_the_index_to_another_model(tmp_path: Path, run_ingest,
     index.close()
     # And from then on the new model is the one that matches.
     assert not ingest([corpus], other, embedder=model).published
+
+
+# ---------------------------------------------------------------------------------------
+# Document ids when two file names slug alike
+
+
+def test_a_new_file_never_takes_the_id_of_an_indexed_document(tmp_path: Path, run_ingest, settings: Settings) -> None:
+    corpus = tmp_path / "corpus"
+    write(corpus / "treaty-2.txt", "Treaty Two\n\nThe parties shall cooperate on border health checks.\n")
+    first = run_ingest(corpus)
+    assert first.doc_ids == {"treaty-2.txt": "treaty-2.txt"}
+    # "treaty 2.txt" slugs to the same id; it must get another one and leave the first alone,
+    # also when it cannot be read (the id in the report is the one a DELETE would use).
+    write(corpus / "treaty 2.txt", "")
+    second = run_ingest(corpus)
+    failed_id = second.doc_ids["treaty 2.txt"]
+    assert [s for s, _ in second.failed] == ["treaty 2.txt"] and failed_id != "treaty-2.txt"
+    write(corpus / "treaty 2.txt", "Treaty Two Bis\n\nA second text about maritime rescue duties.\n")
+    third = run_ingest(corpus)
+    assert third.doc_ids == {"treaty-2.txt": "treaty-2.txt", "treaty 2.txt": failed_id}
+    index = StoredIndex.open(settings.index_dir)
+    try:
+        assert {d.source: d.doc_id for d in index.documents.values()} == third.doc_ids
+        assert all(p.id.startswith(failed_id + ":") for p in index.document_passages(failed_id))
+    finally:
+        index.close()

@@ -11,7 +11,7 @@ from docgen import TREATY_ARTICLES, TREATY_TITLE, paginate, wrap, write_pdf
 from ingest.chunker import ChunkParams, chunk
 from ingest.loaders import load
 from ingest.structure import build
-from ingest.types import Passage
+from ingest.types import PageText, Passage, RawDocument
 
 PARAMS = ChunkParams(max_tokens=160, overlap=24)
 
@@ -196,3 +196,21 @@ def test_sections_and_pages_do_not_depend_on_where_pages_break(tmp_path: Path, e
         printed_on = next(n for n, lines in enumerate(pages, 1) if any(marker in line for line in lines))
         (passage,) = [p for p in passages if marker in p.text]
         assert passage.page_start <= printed_on <= passage.page_end
+
+
+def test_the_first_line_of_an_untitled_article_is_text_not_its_title() -> None:
+    raw = RawDocument(
+        source="regulation.txt",
+        kind="text",
+        pages=[PageText(None, (
+            "Article 7\n\n"
+            "Each Member State shall ensure that the competent authorities\n"
+            "take into account the best interests of the child.\n\n"
+            "Article 8\n\nFamily unity\n\nMembers of a family shall be kept together.\n"
+        ))],
+    )
+    doc = build(raw)
+    sections = [s for _, s in doc.section_marks]
+    assert "Article 7" in sections
+    assert "Article 8 — Family unity" in sections
+    assert not any(s and s.startswith("Article 7 —") for s in sections)

@@ -48,11 +48,8 @@ def build_index(folder: Path, index_dir: Path, embedder: Embedder, **settings) -
 
 
 def engine_for(settings: Settings, embedder: Embedder, index_dir: Path | None = None) -> Engine:
-    """An unloaded engine that reuses the session's model instead of loading its own copy
-    (Engine has no public hook for that yet: see the report)."""
-    engine = Engine(settings, index_dir or settings.index_dir)
-    engine._embedders[embedder.name] = embedder
-    return engine
+    """An unloaded engine that reuses the session's model instead of loading its own copy."""
+    return Engine(settings, index_dir or settings.index_dir, embedder=embedder)
 
 
 def make_ask(client) -> Callable[..., dict]:

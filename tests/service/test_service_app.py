@@ -120,3 +120,17 @@ def test_index_of_another_model_fails_start_up_naming_the_fix(built: BuiltIndex,
     message = str(error.value)
     assert "all-MiniLM-L6-v2" in message and "paraphrase-MiniLM-L3-v2" in message
     assert "clausewise ingest" in message and "--rebuild" in message
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client) -> None:
+    body = b'{"question": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    response = client.post("/ask", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "larger than" in response.json()["message"]
+
+    def chunked():  # no Content-Length: counted as it arrives
+        for _ in range(200):
+            yield b"x" * 8192
+
+    response = client.post("/ask", content=chunked(), headers={"content-type": "application/json"})
+    assert response.status_code == 413

@@ -168,3 +168,24 @@ def test_hits_carry_citation_and_highlight(retriever) -> None:
     assert ARTICLE_7_SENTENCE in hit.passage.text[start:end]
     terms = set(tokenize([KESTRELMOOR])[0])
     assert terms & set(tokenize([hit.passage.text[start:end]])[0])
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_filtered_dense_search_works_on_approximate_indexes(retriever, kind: str) -> None:
+    """FAISS refuses a plain SearchParameters on IVF; the retriever must pass the right type."""
+    import faiss
+
+    from service.retriever import _search_params
+
+    vectors = np.ascontiguousarray(retriever.index.vectors, dtype=np.float32)
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], 2, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = 2
+    index.add(vectors)
+    allowed = np.arange(0, len(vectors), 3)
+    _, found = index.search(vectors[:1], 5, params=_search_params(index, allowed))
+    hits = found[0][found[0] >= 0]
+    assert len(hits) > 0 and set(hits.tolist()) <= set(allowed.tolist())
