@@ -109,16 +109,21 @@ def _build_faiss(vectors: np.ndarray, kind: str, params: dict) -> tuple[faiss.In
     return index, {"type": "flat"}
 
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (files created, renamed or removed in it) durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(folder)
 
 
 def clean_leftovers(index_dir: Path) -> None:

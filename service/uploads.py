@@ -25,11 +25,11 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
-from ingest.loaders import HTML_SUFFIXES, MARKDOWN_SUFFIXES, PDF_SUFFIXES, TEXT_SUFFIXES
+from ingest.loaders import HTML_SUFFIXES, PDF_SUFFIXES, SUPPORTED_SUFFIXES
+from ingest.store import fsync_dir
 from service.jobs import pid_alive
 
 STAGING = ".uploads-tmp"
-ALLOWED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES
 HEAD_BYTES = 64 * 1024  # what content sniffing looks at
 MAX_FIELD_BYTES = 4096  # the non-file fields (``folder``)
 MAX_NAME_BYTES = 200
@@ -78,9 +78,9 @@ def safe_filename(raw: str) -> str:
     if len(name.encode()) > MAX_NAME_BYTES:
         raise UploadError(400, f"file name {name[:40]!r}… is longer than {MAX_NAME_BYTES} bytes")
     suffix = PurePosixPath(name).suffix.lower()
-    if suffix not in ALLOWED_SUFFIXES:
+    if suffix not in SUPPORTED_SUFFIXES:
         raise UploadError(
-            415, f"{name}: unsupported file type {suffix or '(none)'}; allowed: {', '.join(sorted(ALLOWED_SUFFIXES))}"
+            415, f"{name}: unsupported file type {suffix or '(none)'}; allowed: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
         )
     return name
 
@@ -412,14 +412,6 @@ def _same_content(path: Path, sha256: str) -> bool:
         return False
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def commit(corpus: Path, files: list[StagedFile]) -> list[tuple[StagedFile, bool]]:
     """Move the staged files into the corpus folder, each with one atomic ``os.replace``;
     returns ``(file, written)`` pairs (``written`` is false when identical content was
@@ -437,6 +429,6 @@ def commit(corpus: Path, files: list[StagedFile]) -> list[tuple[StagedFile, bool
             os.fsync(handle.fileno())
         os.chmod(staged.path, 0o644)
         os.replace(staged.path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         results.append((staged, True))
     return results

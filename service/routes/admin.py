@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -18,9 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.store import IndexIncompatibleError, IndexMissingError
+from ingest.store import IndexIncompatibleError, IndexMissingError, fsync_dir
 from service.auth import ReadKey, WriteKey
-from service.deps import EngineDep
+from service.deps import EngineDep, get_snapshot
 from service.jobs import JobManager
 from service.schemas import ErrorOut
 from service.state import Engine, Snapshot
@@ -124,12 +123,6 @@ def get_jobs(request: Request) -> JobManager:
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 
 
-def _snapshot(engine: Engine) -> Snapshot:
-    if not engine.ready:
-        raise HTTPException(503, "the index is still loading")
-    return engine.snapshot
-
-
 def _check_corpus(snapshot: Snapshot, corpus: Path) -> None:
     """An incremental rebuild from the corpus folder drops every indexed document that is not
     in it: refuse when the served index was built from somewhere else."""
@@ -184,7 +177,7 @@ async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -
     whose content does not match its extension (415), or badly named (400), nothing is stored."""
     settings = request.app.state.settings
     corpus: Path = request.app.state.corpus_dir
-    _check_corpus(_snapshot(engine), corpus)
+    _check_corpus(get_snapshot(engine), corpus)
     max_file = int(settings.max_upload_mb * 2**20)
     max_request = int(settings.max_request_mb * 2**20)
     length = request.headers.get("content-length", "")
@@ -210,7 +203,7 @@ async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -
 
     from ingest.pipeline import new_doc_id
 
-    indexed = {d.source: d for d in _snapshot(engine).index.documents.values()}
+    indexed = {d.source: d for d in get_snapshot(engine).index.documents.values()}
     taken = {d.doc_id for d in indexed.values()}
     files = []
     for staged, _written in results:
@@ -245,11 +238,7 @@ def _remove(path: Path) -> bool:
         path.unlink()
     except FileNotFoundError:
         return False
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
     return True
 
 
@@ -260,7 +249,7 @@ async def delete_document(doc_id: str, request: Request, engine: EngineDep, jobs
     """Withdraw a document: remove its file from the corpus folder and start a rebuild that
     drops it from the index. Also removes a file that failed to load (its `doc_id` is in the job)."""
     corpus: Path = request.app.state.corpus_dir
-    snapshot = _snapshot(engine)
+    snapshot = get_snapshot(engine)
     _check_corpus(snapshot, corpus)
     document = snapshot.index.documents.get(doc_id)
     if document is not None:
@@ -291,7 +280,7 @@ async def rebuild_index(
     corpus: Path = request.app.state.corpus_dir
     full = bool(body and body.full)
     if not full:
-        _check_corpus(_snapshot(engine), corpus)
+        _check_corpus(get_snapshot(engine), corpus)
     if not corpus.is_dir():
         raise HTTPException(409, f"the corpus folder {corpus} does not exist (CLAUSEWISE_CORPUS_DIR, or serve --corpus)")
     job = jobs.submit("full rebuild" if full else "rebuild", full=full)
@@ -302,7 +291,7 @@ async def rebuild_index(
 def reload_index(engine: EngineDep) -> ReloadOut:
     """Switch to the index's current build now, e.g. one just written by `clausewise ingest`.
     The server also does this by itself every CLAUSEWISE_RELOAD_INTERVAL_S seconds."""
-    before = _snapshot(engine).version
+    before = get_snapshot(engine).version
     try:
         snapshot, switched = engine.reload()
     except (IndexMissingError, IndexIncompatibleError) as exc:
