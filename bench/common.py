@@ -38,6 +38,16 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, s
     return elapsed, usage.ru_maxrss // 1024, stdout + stderr
 
 
+def questions() -> list[str]:
+    """The shared question sets' questions, as a realistic stream of /ask requests."""
+    items = []
+    for name in ("treaties-dev.jsonl", "policies-dev.jsonl"):
+        path = SHARED / "qa" / name
+        if path.exists():
+            items += [json.loads(line)["question"] for line in path.read_text().splitlines() if line.strip()]
+    return items or ["Can a state send a refugee back to a country where they face persecution?"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

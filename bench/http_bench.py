@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from common import SHARED, dump_json, md_table, server, write_block
-
-
-def questions() -> list[str]:
-    items = []
-    for name in ("treaties-dev.jsonl", "policies-dev.jsonl"):
-        path = SHARED / "qa" / name
-        if path.exists():
-            items += [json.loads(line)["question"] for line in path.read_text().splitlines() if line.strip()]
-    return items or ["Can a state send a refugee back to a country where they face persecution?"]
+from common import dump_json, md_table, questions, server, write_block
 
 
 async def load(url: str, concurrency: int, duration: float, max_requests: int, mode: str) -> dict:

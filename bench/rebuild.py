@@ -38,7 +38,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CLAUSEWISE, ROOT, SHARED, dump_json, md_table, server, write_block  # noqa: E402
+from common import CLAUSEWISE, ROOT, SHARED, dump_json, md_table, questions, server, write_block  # noqa: E402
 
 WORK = ROOT / "bench" / "out" / "rebuild"
 PDF_NAME = "quillmere-concordat.pdf"
@@ -60,15 +60,6 @@ class Deadline:
 
     def left(self) -> float:
         return max(1.0, self.end - time.monotonic())
-
-
-def questions() -> list[str]:
-    items = []
-    for name in ("treaties-dev.jsonl", "policies-dev.jsonl"):
-        path = SHARED / "qa" / name
-        if path.exists():
-            items += [json.loads(line)["question"] for line in path.read_text().splitlines() if line.strip()]
-    return items or ["Can a state send a refugee back to a country where they face persecution?"]
 
 
 def sync_corpus(source: Path, target: Path) -> None:
