@@ -73,3 +73,32 @@ def join_hyphenated(left: str, right: str, words: Counter[str]) -> str:
     joined = words[f"{left}{right}".lower()]
     return f"{left}-{right}" if hyphenated > joined else f"{left}{right}"
 
+
+
+_CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
+_DROP_CAP = re.compile(r"\b([B-HJ-Zb-hj-z]) ([a-z]+)\b")
+
+
+def repair_glyphs(pages: list[list[str]]) -> list[list[str]]:
+    """Undo two PDF font artefacts, using the document's own words as the dictionary.
+
+    Small-caps fonts whose "b" maps to "B" give "ProhiBition", "oBligations": such a word is
+    lower-cased after its first letter when the document writes that form elsewhere. Drop
+    capitals set apart from their word give "T he", "N o": the letter is joined to the
+    fragment when the joined word occurs in the document ("A" and "I" are words, left alone).
+    """
+    counts = Counter(re.findall(r"[A-Za-z]+", "\n".join("\n".join(lines) for lines in pages)))
+
+    def known(word: str) -> int:
+        return counts[word] + counts[word.lower()] + counts[word.capitalize()]
+
+    def camel(match: re.Match[str]) -> str:
+        word = match.group(0)
+        fixed = word[0] + word[1:].lower()
+        return fixed if known(fixed) > counts[word] else word
+
+    def drop_cap(match: re.Match[str]) -> str:
+        joined = match.group(1) + match.group(2)
+        return joined if known(joined) >= 2 else match.group(0)
+
+    return [[_DROP_CAP.sub(drop_cap, _CAMEL.sub(camel, line)) for line in lines] for lines in pages]

@@ -12,17 +12,19 @@ import statistics
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from ingest.cleaning import join_hyphenated, normalize, strip_running_lines, vocabulary
+from ingest.cleaning import join_hyphenated, normalize, repair_glyphs, strip_running_lines, vocabulary
 from ingest.types import CleanDocument, RawDocument
 
 # Structural keywords and their rank: smaller ranks contain larger ones.
-_KEYWORD_RANK = {"part": 1, "annex": 1, "chapter": 2, "section": 3, "article": 4}
+_KEYWORD_RANK = {"part": 1, "annex": 1, "schedule": 1, "appendix": 1, "chapter": 2, "section": 3, "article": 4}
 _KEYWORD = re.compile(
-    r"^(?P<kw>part|annex|chapter|section|article|art\.)"
-    r"(?:\s+(?P<num>\d{1,3}[a-z]?(?:\s?(?:bis|ter))?|[ivxlc]{1,7}|[a-z]|one|two|three|four|five|six|seven|eight|nine|ten)\b\.?)?"
+    r"^(?P<kw>part|annex|schedule|appendix|chapter|section|article|art\.)"
+    # Roman numerals may come letter-spaced from small-caps PDFs ("chapter i i:" for II).
+    r"(?:\s+(?P<num>\d{1,3}[a-z]?(?:\s?(?:bis|ter))?|[ivxlc](?: ?[ivxlc]){0,6}(?=\s*(?::|\.?$))|[ivxlc]{1,7}|[a-z]|one|two|three|four|five|six|seven|eight|nine|ten)\b\.?)?"
     r"(?P<rest>.*)$",
     re.IGNORECASE,
 )
+_UNNUMBERED = {"annex", "schedule", "appendix"}
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(\S.*?)\s*#*\s*$")
 _NUMBERED = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2}){0,3}|[IVXL]{1,5})\.?\s+(?P<rest>\S.*)$")
 _LIST_ITEM = re.compile(r"^(?:\(?[a-z0-9]{1,3}[.)]\s|\([a-z0-9]{1,4}\)\s|[•▪●◦\-–*]\s)", re.IGNORECASE)
@@ -58,11 +60,22 @@ def _keyword_heading(line: str) -> Heading | None:
     if _TOC_ENTRY.search(line):
         return None
     match = _KEYWORD.match(line)
-    if not match or not match.group("num"):
+    if not match:
         return None
     kw = match.group("kw").lower().rstrip(".")
     kw = "article" if kw == "art" else kw
-    num = " ".join(match.group("num").split())
+    if not match.group("num"):
+        # "ANNEX", "Schedule" alone on a line head a part of their own.
+        if kw in _UNNUMBERED and not match.group("rest").strip(" :.") and match.group("kw")[0].isupper():
+            return Heading(label=kw.capitalize(), rank=_KEYWORD_RANK[kw], keyword=True)
+        return None
+    # "article 41." at the start of a wrapped line is a cross-reference; headings are
+    # capitalised, except small caps with a roman number and a colon ("chapter i i: Title").
+    spaced = " " in match.group("num").strip()
+    roman = re.fullmatch(r"[ivxlc ]+", match.group("num").strip(), re.IGNORECASE) is not None
+    if match.group("kw")[0].islower() and not (roman and match.group("rest").lstrip().startswith(":")):
+        return None
+    num = "".join(match.group("num").split()) if spaced else " ".join(match.group("num").split())
     if re.fullmatch(r"[ivxlc]+", num, re.IGNORECASE) or len(num) == 1 and num.isalpha():
         num = num.upper()
     rest = match.group("rest").strip().lstrip(".:-–—").strip()
@@ -228,7 +241,7 @@ def build(raw: RawDocument) -> CleanDocument:
     """Clean ``raw`` and find its structure."""
     pages = [normalize(page.text).split("\n") for page in raw.pages]
     if raw.kind == "pdf":
-        pages = strip_running_lines([[line for line in lines if line] for lines in pages])
+        pages = repair_glyphs(strip_running_lines([[line for line in lines if line] for lines in pages]))
     words = vocabulary("\n".join("\n".join(lines) for lines in pages))
     builder = _Builder(words)
     stack = _SectionStack(raw.title)

@@ -21,12 +21,15 @@ from service.state import Engine
 log = logging.getLogger("clausewise")
 
 
-def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     detail = [
         {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", ""), "type": error.get("type", "")}
         for error in exc.errors()
     ]
     message = "; ".join(_describe(error) for error in exc.errors())
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and "json" not in content_type:
+        message = f"send the body as JSON with 'content-type: application/json' (got {content_type or 'none'}); {message}"
     return JSONResponse({"error": "invalid_request", "message": message, "detail": detail}, status_code=422)
 
 

@@ -23,7 +23,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(..., description="The question, in plain language.")
-    top_k: int = Field(5, ge=1, le=50)
+    top_k: int = Field(5, ge=1, le=50, strict=True)  # "3" or true is a client bug worth a 422
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
     filters: AskFilters | None = None
 
@@ -34,14 +34,6 @@ class AskRequest(BaseModel):
         if not value:
             raise ValueError("question must not be empty or blank")
         return value  # the length cap is the app's setting, checked by the route
-
-    @field_validator("top_k", mode="before")
-    @classmethod
-    def _top_k_is_not_a_boolean(cls, value: object) -> object:
-        # Lax int parsing would read JSON `true` as top_k=1.
-        if isinstance(value, bool):
-            raise ValueError("top_k must be an integer from 1 to 50, not a boolean")
-        return value
 
 
 class Highlight(BaseModel):

@@ -201,3 +201,15 @@ def test_paragraph_breaks_of_pdfs_are_kept(tmp_path: Path) -> None:
     path = write_pdf(tmp_path / "duties.pdf", [wrap(first) + wrap(second)])
     doc = build(load(path, "duties.pdf"))
     assert [doc.text[a:b] for a, b in doc.paragraphs] == [first, second]
+
+
+def test_font_artefacts_are_repaired_from_the_document_own_words() -> None:
+    from ingest.cleaning import repair_glyphs
+
+    pages = [["T he Contracting States shall apply labour law.", "N o Contracting State shall expel a refugee."],
+             ["LaBour legislation and social security", "A refugee and I agree; McDonald stays."]]
+    fixed = repair_glyphs(pages)
+    assert fixed[0][0].startswith("The Contracting States")
+    assert fixed[0][1].startswith("No Contracting State")
+    assert fixed[1][0].startswith("Labour legislation")
+    assert fixed[1][1] == "A refugee and I agree; McDonald stays."  # words and names untouched

@@ -214,3 +214,20 @@ def test_the_first_line_of_an_untitled_article_is_text_not_its_title() -> None:
     assert "Article 7" in sections
     assert "Article 8 — Family unity" in sections
     assert not any(s and s.startswith("Article 7 —") for s in sections)
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        ("chapter i i: Juridical Status", "Chapter II — Juridical Status"),  # letter-spaced small caps
+        ("chapter v: Administrative Measures", "Chapter V — Administrative Measures"),
+        ("SCHEDULE", "Schedule"),
+        ("article 41.", None),  # a cross-reference at the start of a wrapped line
+        ("Article 12", "Article 12"),
+    ],
+)
+def test_keyword_headings_from_pdf_lines(line: str, label: str | None) -> None:
+    from ingest.structure import _keyword_heading
+
+    heading = _keyword_heading(line)
+    assert (heading.label if heading else None) == label
