@@ -208,7 +208,7 @@ def test_font_artefacts_are_repaired_from_the_document_own_words() -> None:
 
     pages = [["T he Contracting States shall apply labour law.", "N o Contracting State shall expel a refugee."],
              ["LaBour legislation and social security", "A refugee and I agree; McDonald stays."],
-             ["The parties agree that no reservation is allowed."]]  # the document's own words
+             ["The parties agree that no reservation and no exception is allowed."]]  # the document's own words
     fixed = repair_glyphs(pages)
     assert fixed[0][0].startswith("The Contracting States")
     assert fixed[0][1].startswith("No Contracting State")
