@@ -206,7 +206,7 @@ def test_paragraph_breaks_of_pdfs_are_kept(tmp_path: Path) -> None:
 def test_font_artefacts_are_repaired_from_the_document_own_words() -> None:
     from ingest.cleaning import repair_glyphs
 
-    pages = [["T he Contracting States shall apply labour law.", "N o Contracting State shall expel a refugee."],
+    pages = [["T he Contracting States shall apply labour law and labour standards.", "N o Contracting State shall expel a refugee."],
              ["LaBour legislation and social security", "A refugee and I agree; McDonald stays."],
              ["The parties agree that no reservation and no exception is allowed."]]  # the document's own words
     fixed = repair_glyphs(pages)
