@@ -23,6 +23,7 @@ from service.evaluation.runner import (
     EvaluationError,
     evaluate,
     in_process,
+    missing_documents,
     over_http,
     recorded_settings,
 )
@@ -170,6 +171,15 @@ def eval_command(
         asker = in_process(snapshot.retriever, scope=source)
         target = str(index_dir)
         run_settings = recorded_settings(snapshot.index.manifest, settings)
+    try:
+        missing = missing_documents(qset.questions, asker.sources())
+    except EvaluationError as exc:
+        raise _fail(str(exc), 1)
+    if missing:
+        console.print(
+            f"[yellow]warning:[/yellow] {len(missing)} gold document(s) are not in the index (not ingested, or "
+            f"failed to load), so their questions cannot be hit: {escape(', '.join(missing))}", soft_wrap=True,
+        )
     bar, update = _progress(quiet)
     try:
         if bar:
@@ -179,7 +189,10 @@ def eval_command(
             results = evaluate(qset.questions, asker, modes, ks, per_doc)
     except EvaluationError as exc:
         raise _fail(str(exc), 1)
-    run = EvalRun(str(qa), target, per_doc, ks, results, qset.invalid, asker.index_version, run_settings, scope=source)
+    run = EvalRun(
+        str(qa), target, per_doc, ks, results, qset.invalid, asker.index_version, run_settings, scope=source,
+        missing_docs=missing,
+    )
     print_table(run, Console())
     paths = write_reports(run, out)
     console.print(f"reports: {paths['html']}  {paths['markdown']}  {paths['json']}", soft_wrap=True)

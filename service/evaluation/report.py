@@ -303,7 +303,9 @@ def _types_html(run: EvalRun) -> str:
     return "<h2>By question type</h2><table>" + head + "".join(rows) + "</table>"
 
 
-def _why(o: Outcome, depth: int) -> str:
+def _why(o: Outcome, depth: int, missing: list[str] = ()) -> str:
+    if o.question.doc in missing:
+        return "the gold document is not in the index (not ingested, or it failed to load)"
     if o.error:
         return f"the service refused the question: {o.error}"
     if not o.returned:
@@ -339,7 +341,7 @@ def _miss_html(run: EvalRun, result: ModeResult, o: Outcome) -> str:
         '<div class="miss">',
         f'<div class="q">{e(q.id)}: {e(q.question)}' + (f' <span class="tag">{e(q.type)}</span>' if q.type else "") + "</div>",
         f'<div class="gold">gold: {gold}; answer: {answers}</div>',
-        f'<div class="gold">why: {e(_why(o, result.depth))}' + (f"; other modes: {e(elsewhere)}" if elsewhere else "") + "</div>",
+        f'<div class="gold">why: {e(_why(o, result.depth, run.missing_docs))}' + (f"; other modes: {e(elsewhere)}" if elsewhere else "") + "</div>",
     ]
     if q.evidence:
         ev = q.evidence[0]
@@ -450,7 +452,7 @@ def render_markdown(run: EvalRun, curve_file: str | None = "recall-curve.svg") -
         for o in misses:
             top = o.returned[0] if o.returned else None
             got = f"got `{top.source}`" + (f" ({top.section})" if top and top.section else "") if top else "got nothing"
-            lines.append(f"- **{o.question.id}** {o.question.question} — {_why(o, result.depth)}; {got}")
+            lines.append(f"- **{o.question.id}** {o.question.question} — {_why(o, result.depth, run.missing_docs)}; {got}")
         lines.append("")
     if run.invalid:
         lines += ["## Invalid lines (skipped)", ""] + [f"- line {line}: {why}" for line, why in run.invalid] + [""]

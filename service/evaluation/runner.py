@@ -39,6 +39,9 @@ class InProcess:
         self.scope = scope
         self.index_version: str | None = retriever.index.version
 
+    def sources(self) -> list[str]:
+        return [d.source for d in self.retriever.index.documents.values()]
+
     def __call__(self, question: Question, mode: str, k: int, per_doc: bool) -> list[Returned]:
         source = source_filter(question, per_doc, self.scope)
         filters = Filters(source=source) if source else None
@@ -57,6 +60,14 @@ class OverHttp:
         self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=60)
         self.scope = scope
         self.index_version: str | None = None
+
+    def sources(self) -> list[str]:
+        try:
+            response = self.client.get("/documents")
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise EvaluationError(f"cannot reach {self.url}/documents: {type(exc).__name__}: {exc}") from exc
+        return [d["source"] for d in response.json()]
 
     def __call__(self, question: Question, mode: str, k: int, per_doc: bool) -> list[Returned]:
         body: dict = {"question": question.question, "top_k": k, "mode": mode}
@@ -87,6 +98,15 @@ def _message(response: httpx.Response) -> str:
 
 
 Asker = Callable[[Question, str, int, bool], list[Returned]]
+
+
+def missing_documents(questions: list[Question], sources: list[str]) -> list[str]:
+    """Gold documents (by file name, as the question sets name them) that no indexed source
+    is: not ingested, or failed to load. Their questions cannot be hit, whatever the ranking."""
+    names = {s.rsplit("/", 1)[-1] for s in sources} | set(sources)
+    return sorted(
+        {q.doc for q in questions if q.doc and q.doc not in names and not any(a in names for a in q.alt_docs)}
+    )
 
 
 def in_process(retriever: Retriever, scope: str | None = None) -> InProcess:
@@ -174,6 +194,7 @@ class EvalRun:
     index_version: str | None = None
     settings: dict = field(default_factory=dict)  # retrieval settings, for the record
     scope: str | None = None  # the source filter of every question (without per_doc)
+    missing_docs: list[str] = field(default_factory=list)  # gold documents the index does not hold
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property

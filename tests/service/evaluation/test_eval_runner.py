@@ -129,3 +129,16 @@ def test_a_source_scope_applies_to_every_question(tiny_retriever, tiny_client, q
         # With --per-doc the question's own document wins over the scope.
         [per_doc] = evaluate(questions, asker, ["lexical"], KS, per_doc=True)
         assert _first_hits(per_doc) == {"q1": 1, "q2": 1, "q3": None, "q4": None, "q5": 1}
+
+
+def test_gold_documents_missing_from_the_index_are_named() -> None:
+    from service.evaluation.qa import Question
+    from service.evaluation.runner import missing_documents
+
+    questions = [
+        Question(id="a", question="q", answers=["x"], doc="kept.pdf"),
+        Question(id="b", question="q", answers=["x"], doc="failed.pdf"),
+        Question(id="c", question="q", answers=["x"], doc="copy.pdf", alt_docs=["kept.pdf"]),
+        Question(id="d", question="q", answers=["x"]),
+    ]
+    assert missing_documents(questions, ["treaties/kept.pdf", "other.md"]) == ["failed.pdf"]
