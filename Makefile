@@ -24,7 +24,7 @@ index: install
 	$(BIN)/clausewise ingest $(CORPUS) --index $(INDEX)
 
 run: index
-	$(BIN)/clausewise serve --index $(INDEX) --host $(HOST) --port $(PORT)
+	$(BIN)/clausewise serve --index $(INDEX) --corpus $(CORPUS) --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest
