@@ -3,7 +3,6 @@ once per session with the session ``embedder`` (``tests/conftest.py``), 24-token
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,7 @@ from service.app import create_app
 from service.evaluation.sweep import QueryCache
 from service.retriever import Retriever
 from service.state import Engine
-
-
-def clean_settings(**values) -> Settings:
-    """Defaults and ``values`` only: no CLAUSEWISE_* variable nor .env file leaks in."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("CLAUSEWISE_"):
-                patch.delenv(name)
-        return Settings(_env_file=None, **values)
+from service_support import clean_settings  # tests/service/service_support.py
 
 
 @dataclass(frozen=True)
