@@ -74,7 +74,7 @@ def make_doc_id(source: str) -> str:
 
 # Bump when loading, cleaning, structure or chunking change what a file becomes: the next
 # incremental run then re-parses every file instead of keeping passages cut the old way.
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 
 
 def new_doc_id(source: str, taken: Collection[str]) -> str:

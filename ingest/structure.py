@@ -229,6 +229,31 @@ def _pdf_heading_context(lines: list[tuple[int | None, str]], i: int, typical: f
     )
 
 
+_BROKEN_KEYWORD = re.compile(r"(?:^|(?<=[.;:]) )(?P<kw>Article|ARTICLE|Chapter|CHAPTER|Part|PART|Section|SECTION)$")
+_BARE_NUMBER = re.compile(r"^(?:\d{1,3}[a-z]?|[IVXLC]{1,7})$")
+
+
+def _mend_split_headings(pages: list[list[str]]) -> list[list[str]]:
+    """PDF text sometimes breaks a heading after its keyword and runs it into the previous
+    sentence ("… contractual obligation. Article" / "12"): put "Article 12" on its own line."""
+    mended = []
+    for lines in pages:
+        out: list[str] = []
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            match = _BROKEN_KEYWORD.search(line)
+            if match and i + 1 < len(lines) and _BARE_NUMBER.match(lines[i + 1]):
+                before = line[: match.start()].rstrip()
+                out += ([before] if before else []) + [f"{match.group('kw')} {lines[i + 1]}"]
+                i += 2
+                continue
+            out.append(line)
+            i += 1
+        mended.append(out)
+    return mended
+
+
 def _pdf_title_context(lines: list[tuple[int | None, str]], i: int, typical: float) -> bool:
     """A PDF line right after "Article 7" is its title when it is clearly shorter than body
     lines and the next line starts a sentence, a numbered paragraph or a heading."""
@@ -241,7 +266,7 @@ def build(raw: RawDocument) -> CleanDocument:
     """Clean ``raw`` and find its structure."""
     pages = [normalize(page.text).split("\n") for page in raw.pages]
     if raw.kind == "pdf":
-        pages = repair_glyphs(strip_running_lines([[line for line in lines if line] for lines in pages]))
+        pages = _mend_split_headings(repair_glyphs(strip_running_lines([[line for line in lines if line] for lines in pages])))
     words = vocabulary("\n".join("\n".join(lines) for lines in pages))
     builder = _Builder(words)
     stack = _SectionStack(raw.title)

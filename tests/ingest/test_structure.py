@@ -231,3 +231,14 @@ def test_keyword_headings_from_pdf_lines(line: str, label: str | None) -> None:
 
     heading = _keyword_heading(line)
     assert (heading.label if heading else None) == label
+
+
+def test_a_heading_broken_after_its_keyword_gets_its_own_line() -> None:
+    from ingest.structure import _mend_split_headings
+
+    pages = [["No one shall be imprisoned for debt. Article", "12", "1. Everyone lawfully within a State ..."]]
+    assert _mend_split_headings(pages) == [
+        ["No one shall be imprisoned for debt.", "Article 12", "1. Everyone lawfully within a State ..."]
+    ]
+    # A sentence that merely ends with the word is left alone.
+    assert _mend_split_headings([["as set out in this Article", "and the next"]]) == [["as set out in this Article", "and the next"]]
