@@ -21,14 +21,18 @@ class Highlighter:
         idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
         return cls({token: float(idf[i]) for token, i in vocab.items() if i < len(idf)})
 
-    def best_span(self, question: str, text: str, section: str | None = None) -> tuple[int, int] | None:
+    @staticmethod
+    def terms(question: str) -> set[str]:
+        """The question's content words, tokenised once per question, not once per passage."""
+        return set(tokenize_one(question))
+
+    def best_span(self, terms: set[str], text: str, section: str | None = None) -> tuple[int, int] | None:
         """``(start, end)`` in ``text`` of the best sentence, extended to a neighbour that
         scores nearly as well; ``None`` when no sentence shares a content word with the question.
 
         Heading lines (text that is part of the passage's ``section`` path, such as
         "Article 8") are not answers, however well they match "What does Article 8 say?".
         """
-        terms = set(tokenize_one(question))
         if not terms:
             return None
         spans = sentence_spans(text, 0, len(text))

@@ -190,6 +190,7 @@ class Retriever:
         ranked = self.rank(question, mode, mask, max(top_k * 4, 20))
         chosen = self._dedupe(ranked, top_k)
         passages = self.index.passages([row for row, _ in chosen])
+        terms = self.highlighter.terms(question)
         hits = []
         for rank, ((_, score), passage) in enumerate(zip(chosen, passages), 1):
             document = self.index.documents[passage.doc_id]
@@ -199,7 +200,7 @@ class Retriever:
                     citation=Citation.of(passage, document),
                     score=float(score),
                     rank=rank,
-                    highlight=self.highlighter.best_span(question, passage.text, passage.section),
+                    highlight=self.highlighter.best_span(terms, passage.text, passage.section),
                 )
             )
         return hits
