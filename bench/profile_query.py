@@ -11,7 +11,7 @@ import numpy as np
 
 from common import SHARED, md_table, write_block
 from ingest.settings import Settings
-from service.state import Engine
+from service.search.engine import Engine
 
 
 def main(index: Path, repeat: int = 3) -> dict:

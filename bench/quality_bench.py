@@ -17,10 +17,10 @@ from pathlib import Path
 
 from common import SHARED, write_block
 from ingest.settings import get_settings
-from service.evaluation.qa import load_questions
-from service.evaluation.report import markdown_table, write_reports
-from service.evaluation.runner import MODES, EvalRun, evaluate, in_process, recorded_settings
-from service.state import Engine
+from evaluation.qa import load_questions
+from evaluation.report import markdown_table, write_reports
+from evaluation.runner import MODES, EvalRun, evaluate, in_process, recorded_settings
+from service.search.engine import Engine
 
 KS = [1, 5, 10]
 

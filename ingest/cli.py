@@ -14,7 +14,7 @@ from rich.table import Table
 from ingest.embedder import ModelError
 from ingest.pipeline import IngestReport, NothingToIngest, ingest
 from ingest.settings import get_settings
-from ingest.store import IndexBusyError, IndexIncompatibleError, IndexMissingError, StoredIndex
+from ingest.store.index import IndexBusyError, IndexIncompatibleError, IndexMissingError, StoredIndex
 
 console = Console(stderr=True)
 

@@ -21,7 +21,7 @@ from ingest.discover import discover
 from ingest.embedder import Embedder
 from ingest.loaders import LoadError, load
 from ingest.settings import Settings
-from ingest.store import (
+from ingest.store.index import (
     FORMAT_VERSION,
     IndexIncompatibleError,
     IndexMissingError,

@@ -15,8 +15,8 @@ from rich.markup import escape
 from ingest.cli import info_command, ingest_command
 from ingest.embedder import ModelError
 from ingest.settings import get_settings
-from ingest.store import IndexIncompatibleError, IndexMissingError
-from service.evaluation.cli import eval_command
+from ingest.store.index import IndexIncompatibleError, IndexMissingError
+from evaluation.cli import eval_command
 
 app = typer.Typer(
     help="clausewise: cited passages from policy and treaty texts.", no_args_is_help=True, add_completion=False
@@ -29,8 +29,8 @@ err = Console(stderr=True, soft_wrap=True)  # one line per error: a path or comm
 
 def _check_index(index_dir: Path) -> None:
     """Fail fast, with the fix, before any worker starts (without loading the model twice)."""
-    from ingest.store import StoredIndex
-    from service.state import check_model
+    from ingest.store.index import StoredIndex
+    from service.search.engine import check_model
 
     try:
         stored = StoredIndex.open(index_dir)
@@ -44,7 +44,7 @@ def _check_index(index_dir: Path) -> None:
 
 
 def _load_engine(index: Path | None):
-    from service.state import Engine
+    from service.search.engine import Engine
 
     settings = get_settings()
     engine = Engine(settings, index or settings.index_dir)
@@ -80,7 +80,7 @@ def serve(
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clausewise-metrics-"))
     uvicorn.run(
-        "service.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+        "service.http.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
         workers=workers, log_level="info", access_log=False,
     )
 
@@ -128,7 +128,7 @@ def ask(
 @app.command("mcp")
 def mcp_command(index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None) -> None:
     """Serve the MCP tools search_policies and get_passage over stdio, for desktop assistants."""
-    from service.mcp_server import run_stdio
+    from service.http.mcp import run_stdio
 
     run_stdio(index, _load_engine)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_image_pdf, write_pdf
-from ingest.store import StoredIndex
+from ingest.store.index import StoredIndex
 
 Run = Callable[..., subprocess.CompletedProcess]
 

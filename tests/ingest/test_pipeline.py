@@ -14,7 +14,7 @@ from docgen import TREATY_ARTICLES, write_image_pdf, write_pdf
 from ingest.embedder import Embedder
 from ingest.pipeline import NothingToIngest, ingest
 from ingest.settings import Settings
-from ingest.store import IndexIncompatibleError, StoredIndex, contextual_text
+from ingest.store.index import IndexIncompatibleError, StoredIndex, contextual_text
 
 
 def locked_pdf(path: Path, user_password: str) -> Path:

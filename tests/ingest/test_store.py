@@ -14,7 +14,7 @@ import pytest
 
 from ingest.chunker import ChunkParams, chunk
 from ingest.loaders import load
-from ingest.store import (
+from ingest.store.index import (
     IndexBusyError,
     IndexIncompatibleError,
     IndexMissingError,

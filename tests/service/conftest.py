@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.embedder import Embedder
-from service.app import create_app
+from service.http.app import create_app
 from service_docs import Corpus, write_corpus
 from service_support import BuiltIndex, build_index, engine_for, make_ask
 

@@ -13,7 +13,7 @@ import pytest
 from ingest.embedder import Embedder
 from ingest.pipeline import ingest
 from ingest.settings import Settings
-from service.state import Engine
+from service.search.engine import Engine
 
 KESTRELMOOR = "Who may return to Kestrelmoor after the floods?"
 

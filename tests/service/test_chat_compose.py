@@ -1,12 +1,12 @@
-"""The pure functions of ``service.chat``: follow-up resolution and the extractive answer."""
+"""The pure functions of ``service.search.answer``: follow-up resolution and the extractive answer."""
 
 from __future__ import annotations
 
 import pytest
 
 from ingest.types import Citation, Passage
-from service import chat
-from service.retriever import Hit
+from service.search import answer as chat
+from service.search.retriever import Hit
 
 
 def hit(rank: int, text: str, highlight: tuple[int, int] | None, score: float, *, title: str = "Convention",
@@ -106,7 +106,7 @@ def test_openai_errors_outside_the_happy_path():
     from fastapi.testclient import TestClient
 
     from ingest.settings import Settings
-    from service.app import create_app
+    from service.http.app import create_app
 
     app = create_app(Settings(index_dir="/nonexistent", reload_interval_s=0))
 

@@ -1,5 +1,5 @@
 """Follow-up questions, measured: hand-made conversations over the shared treaties corpus,
-each last turn searched with and without the follow-up rule of ``service.chat``. The rule
+each last turn searched with and without the follow-up rule of ``service.search.answer``. The rule
 must get more of them right (top-cited passage in the expected document and section) and
 must not break a standalone question. The numbers are in docs/chat.md.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from service import chat
+from service.search import answer as chat
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "treaties"
 
@@ -110,8 +110,8 @@ def treaty_retriever(tmp_path_factory, embedder):
         pytest.skip(f"the shared treaties corpus is not at {SHARED}")
     from ingest.pipeline import ingest
     from ingest.settings import Settings
-    from ingest.store import StoredIndex
-    from service.retriever import Retriever
+    from ingest.store.index import StoredIndex
+    from service.search.retriever import Retriever
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("followups") / "index")
     ingest([SHARED / name for name in DOCUMENTS], settings, embedder=embedder)

@@ -388,7 +388,7 @@ def protected(tmp_path_factory, embedder):
     from fastapi.testclient import TestClient
 
     from ingest.settings import Settings
-    from service.app import create_app
+    from service.http.app import create_app
 
     settings = Settings(index_dir=shared_index(tmp_path_factory, embedder), api_keys=[API_KEY], protect_reads=True,
                         reload_interval_s=0, corpus_dir=tmp_path_factory.mktemp("protected-corpus"))
@@ -410,8 +410,8 @@ def test_the_api_key_setting_protects_the_chat_api_and_mcp(protected):
 
 
 def test_the_page_script_is_plain_javascript():
-    """No build step: the bundle is the files in service/static, parseable as they are."""
-    static = Path(__file__).resolve().parents[2] / "service" / "static"
+    """No build step: the bundle is the files in service/http/static, parseable as they are."""
+    static = Path(__file__).resolve().parents[2] / "service" / "http" / "static"
     assert {p.name for p in static.iterdir()} >= {"index.html", "app.js", "style.css", "widget.js"}
     node = subprocess.run(["node", "--version"], capture_output=True) if _has("node") else None
     if node is not None and node.returncode == 0:

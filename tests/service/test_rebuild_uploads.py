@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from fpdf import FPDF
 
 from ingest.settings import Settings
-from service.app import create_app
-from service.jobs import JobManager
-from service.uploads import (
+from service.http.app import create_app
+from service.rebuilds.jobs import JobManager
+from service.uploads.uploads import (
     UploadError,
     UploadReader,
     check_contents,

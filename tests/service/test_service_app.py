@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.settings import get_settings
-from ingest.store import IndexIncompatibleError, IndexMissingError
-from service.app import create_app
+from ingest.store.index import IndexIncompatibleError, IndexMissingError
+from service.http.app import create_app
 from service_support import BuiltIndex, assert_json_4xx, clean_settings, engine_for
 
 pytestmark = pytest.mark.usefixtures("hermetic")

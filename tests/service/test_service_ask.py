@@ -9,7 +9,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.http.app import create_app
 from service_docs import (
     ARTICLE_7_SENTENCE,
     ARTICLE_8_SENTENCE,

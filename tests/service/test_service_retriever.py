@@ -1,4 +1,4 @@
-"""service.retriever over the session index: filters as masks, filtered rankings equal to exact
+"""service.search.retriever over the session index: filters as masks, filtered rankings equal to exact
 search over the matching passages, article rows, and de-duplication after ranking."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.lexical import tokenize
-from service.retriever import Filters
+from ingest.store.lexical import tokenize
+from service.search.retriever import Filters
 from service_docs import (
     ARTICLE_7_SENTENCE,
     CHARTER_SOURCE,
@@ -175,7 +175,7 @@ def test_filtered_dense_search_works_on_approximate_indexes(retriever, kind: str
     """FAISS refuses a plain SearchParameters on IVF; the retriever must pass the right type."""
     import faiss
 
-    from service.retriever import _search_params
+    from service.search.retriever import _search_params
 
     vectors = np.ascontiguousarray(retriever.index.vectors, dtype=np.float32)
     if kind == "hnsw":

@@ -1,0 +1,205 @@
+"""Ask every question of an in-process retriever or of a running service's `/ask`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import httpx
+
+from evaluation.metrics import READING_BUDGET, ModeResult, Outcome, Returned
+from evaluation.qa import Question
+from service.search.retriever import Filters, Retriever
+
+MODES = ("hybrid", "dense", "lexical")
+MAX_DEPTH = 50  # the largest top_k `/ask` accepts
+
+
+class QuestionFailed(Exception):
+    """The service refused this one question (e.g. 422); the run goes on and counts it a miss."""
+
+
+class EvaluationError(Exception):
+    """The run cannot go on (service unreachable, not ready, no `/ask`)."""
+
+
+def source_filter(question: Question, per_doc: bool, scope: str | None) -> str | None:
+    """The ``source`` filter a question is asked with: its own document with ``per_doc``,
+    else the ``scope`` (a path or glob), else none."""
+    return question.doc if per_doc and question.doc else scope
+
+
+class InProcess:
+    """Asks a :class:`Retriever` directly, as ``clausewise ask`` does."""
+
+    def __init__(self, retriever: Retriever, scope: str | None = None) -> None:
+        self.retriever = retriever
+        self.scope = scope
+        self.index_version: str | None = retriever.index.version
+
+    def sources(self) -> list[str]:
+        return [d.source for d in self.retriever.index.documents.values()]
+
+    def __call__(self, question: Question, mode: str, k: int, per_doc: bool) -> list[Returned]:
+        source = source_filter(question, per_doc, self.scope)
+        filters = Filters(source=source) if source else None
+        hits = self.retriever.run(question.question, k, mode, filters)  # type: ignore[arg-type]
+        return [
+            Returned(h.passage.id, h.citation.source, h.passage.text, h.citation.section, h.citation.page_start)
+            for h in hits
+        ]
+
+
+class OverHttp:
+    """Posts to a running service's ``/ask`` with the same top_k, mode and filters."""
+
+    def __init__(self, url: str, client: httpx.Client | None = None, scope: str | None = None) -> None:
+        self.url = url
+        self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=60)
+        self.scope = scope
+        self.index_version: str | None = None
+
+    def sources(self) -> list[str]:
+        try:
+            response = self.client.get("/documents")
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise EvaluationError(f"cannot reach {self.url}/documents: {type(exc).__name__}: {exc}") from exc
+        return [d["source"] for d in response.json()]
+
+    def __call__(self, question: Question, mode: str, k: int, per_doc: bool) -> list[Returned]:
+        body: dict = {"question": question.question, "top_k": k, "mode": mode}
+        source = source_filter(question, per_doc, self.scope)
+        if source:
+            body["filters"] = {"source": source}
+        try:
+            response = self.client.post("/ask", json=body)
+        except httpx.HTTPError as exc:
+            raise EvaluationError(f"cannot reach {self.url}/ask: {type(exc).__name__}: {exc}") from exc
+        if response.status_code in (404, 405, 503):
+            raise EvaluationError(f"{self.url}/ask answered {response.status_code}: {_message(response)}")
+        if response.status_code != 200:
+            raise QuestionFailed(f"HTTP {response.status_code}: {_message(response)}")
+        payload = response.json()
+        self.index_version = payload.get("index_version", self.index_version)
+        return [
+            Returned(p["id"], p["citation"]["source"], p["text"], p["citation"]["section"], p["citation"]["page_start"])
+            for p in payload["passages"]
+        ]
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", response.text))[:300]
+    except ValueError:
+        return response.text[:300]
+
+
+Asker = Callable[[Question, str, int, bool], list[Returned]]
+
+
+def missing_documents(questions: list[Question], sources: list[str]) -> list[str]:
+    """Gold documents (by file name, as the question sets name them) that no indexed source
+    is: not ingested, or failed to load. Their questions cannot be hit, whatever the ranking."""
+    names = {s.rsplit("/", 1)[-1] for s in sources} | set(sources)
+    return sorted(
+        {q.doc for q in questions if q.doc and q.doc not in names and not any(a in names for a in q.alt_docs)}
+    )
+
+
+def in_process(retriever: Retriever, scope: str | None = None) -> InProcess:
+    return InProcess(retriever, scope)
+
+
+def over_http(url: str, client: httpx.Client | None = None, scope: str | None = None) -> OverHttp:
+    return OverHttp(url, client, scope)
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def ask_one(ask: Asker, question: Question, mode: str, depth: int, per_doc: bool) -> Outcome:
+    """One timed question; when the answer holds less than the reading budget although more
+    passages exist, an untimed deeper ask tops up the list read for recall@2000c."""
+    started = time.perf_counter()
+    try:
+        returned = ask(question, mode, depth, per_doc)
+    except QuestionFailed as exc:
+        return Outcome(question, [], (time.perf_counter() - started) * 1000, error=str(exc))
+    latency = (time.perf_counter() - started) * 1000
+    reading = None
+    if len(returned) == depth < MAX_DEPTH and sum(len(p.text) for p in returned) < READING_BUDGET:
+        try:
+            deeper = ask(question, mode, MAX_DEPTH, per_doc)
+        except QuestionFailed:
+            deeper = []
+        shown = {p.id for p in returned}
+        reading = returned + [p for p in deeper if p.id not in shown]
+    return Outcome(question, returned, latency, reading=reading)
+
+
+def evaluate(
+    questions: list[Question],
+    ask: Asker,
+    modes: list[str],
+    ks: list[int],
+    per_doc: bool,
+    progress: Progress | None = None,
+) -> list[ModeResult]:
+    """Every question in every mode, asked for ``max(max(ks), 10)`` passages.
+
+    One untimed question per mode first, so that lazy loading does not land in the latencies.
+    """
+    depth = max(max(ks), 10)
+    notify = progress or (lambda mode, done, total: None)
+    results = []
+    for mode in modes:
+        try:
+            ask(questions[0], mode, depth, per_doc)
+        except QuestionFailed:
+            pass
+        outcomes = []
+        for done, question in enumerate(questions):
+            notify(mode, done, len(questions))
+            outcomes.append(ask_one(ask, question, mode, depth, per_doc))
+        notify(mode, len(questions), len(questions))
+        results.append(ModeResult(mode, outcomes, ks))
+    return results
+
+
+def recorded_settings(manifest: dict, settings) -> dict:
+    """What an in-process run answered with: model, passages, fusion settings."""
+    chunking = manifest["chunking"]
+    return {
+        "model": manifest["model"]["name"],
+        "passages (tokens/overlap)": f"{chunking['max_tokens']}/{chunking['overlap']}",
+        "fusion_alpha": settings.fusion_alpha,
+        "candidates": settings.candidates,
+        "article_boost": settings.article_boost,
+    }
+
+
+@dataclass
+class EvalRun:
+    """One evaluation: what was asked of what, and the results per mode."""
+
+    qa_path: str
+    target: str  # the index folder, or the service URL
+    per_doc: bool
+    ks: list[int]
+    results: list[ModeResult]
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    index_version: str | None = None
+    settings: dict = field(default_factory=dict)  # retrieval settings, for the record
+    scope: str | None = None  # the source filter of every question (without per_doc)
+    missing_docs: list[str] = field(default_factory=list)  # gold documents the index does not hold
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def questions(self) -> int:
+        return len(self.results[0].outcomes) if self.results else 0
+
+    def result(self, mode: str) -> ModeResult:
+        return next(r for r in self.results if r.mode == mode)

@@ -1,0 +1,231 @@
+"""MCP server: the tools ``search_policies`` and ``get_passage`` over the loaded index.
+
+Two transports, one set of tools:
+
+* stdio, for desktop assistants: ``clausewise mcp --index DIR`` (:func:`run_stdio`);
+* streamable HTTP at ``/mcp`` on the running service (:data:`router` and :func:`running`,
+  wired into the app's lifespan). It is stateless with JSON responses, so it works behind
+  several uvicorn workers, and it honours the service's read-key setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from ingest.settings import get_settings
+from ingest.types import Citation
+from service.search import answer as chat
+from service.http.auth import require_read_key
+from service.search.retriever import Filters
+from service.http.schemas import AskFilters
+from service.search.engine import Snapshot
+
+NAME = "clausewise"
+INSTRUCTIONS = (
+    "Search policy and treaty texts and cite them. Call search_policies with a plain-language question; "
+    "quote the returned passages and cite them as [n] with document title, section and page. "
+    "Call get_passage with a passage id to read it with its neighbouring text."
+)
+
+
+# -- what the tools return ----------------------------------------------------------------
+class CitedPassage(BaseModel):
+    number: int = Field(description="The marker [number] of this passage.")
+    id: str = Field(description="Passage id, for get_passage.")
+    text: str
+    highlight: str | None = Field(description="The sentence(s) of the passage that best answer the question.")
+    score: float
+    label: str = Field(description="Title — section — page, ready to cite.")
+    citation: Citation
+
+
+class SearchResult(BaseModel):
+    question: str
+    answer: str = Field(description="The best highlighted sentence(s) with their [n] markers (extractive).")
+    passages: list[CitedPassage]
+    index_version: str
+
+
+class NeighbourPassage(BaseModel):
+    id: str
+    text: str
+    label: str
+    citation: Citation
+
+
+class PassageResult(NeighbourPassage):
+    previous: list[NeighbourPassage] = Field(description="The passages just before, in document order.")
+    next: list[NeighbourPassage] = Field(description="The passages just after, in document order.")
+
+
+# -- the tools ----------------------------------------------------------------------------
+def search(snapshot: Snapshot, question: str, top_k: int = 5, filters: AskFilters | None = None,
+           mode: str = "hybrid") -> SearchResult:
+    question = question.strip()
+    if not question:
+        raise ToolError("question must not be empty")
+    limit = snapshot.retriever.settings.max_question_chars
+    if len(question) > limit:
+        raise ToolError(f"question is {len(question)} characters long; the limit is {limit}")
+    hits = snapshot.retriever.run(question, top_k, mode, Filters(**filters.model_dump()) if filters else None)  # type: ignore[arg-type]
+    answer = chat.compose_answer(hits)
+    passages = []
+    for source in answer.sources:
+        item = chat.source_json(source)
+        passages.append(CitedPassage(
+            number=item["number"], id=item["id"], text=item["text"], score=item["score"], label=item["label"],
+            highlight=item["highlight"]["text"] if item["highlight"] else None, citation=source.citation,
+        ))
+    return SearchResult(question=question, answer=answer.summary, passages=passages, index_version=snapshot.version)
+
+
+def search_text(result: SearchResult) -> str:
+    """The readable form of a search result, for assistants that read text only."""
+    if not result.passages:
+        return chat.NO_ANSWER
+    lines = [f"Answer: {result.answer}", ""]
+    for p in result.passages:
+        lines.append(f"[{p.number}] {p.label}  (passage id: {p.id})")
+        if p.highlight:
+            lines.append(f"Best sentence: {chat.squash(p.highlight)}")
+        lines.append(chat.squash(p.text))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def passage(snapshot: Snapshot, passage_id: str, context: int = 1) -> PassageResult:
+    index = snapshot.index
+    neighbourhood = index.with_neighbours(passage_id.strip(), context)
+    if neighbourhood is None:
+        raise ToolError(f"no passage with id {passage_id!r}; ids come from search_policies")
+    found, before, after = neighbourhood
+    document = index.documents[found.doc_id]
+
+    def neighbour(p) -> NeighbourPassage:
+        citation = Citation.of(p, document)
+        return NeighbourPassage(id=p.id, text=p.text, label=chat.citation_label(citation), citation=citation)
+
+    citation = Citation.of(found, document)
+    return PassageResult(
+        id=found.id, text=found.text, label=chat.citation_label(citation), citation=citation,
+        previous=[neighbour(p) for p in before], next=[neighbour(p) for p in after],
+    )
+
+
+def passage_text(result: PassageResult) -> str:
+    lines = [result.label, f"(passage id: {result.id})", ""]
+    for p in result.previous:
+        lines += [f"[before] {chat.squash(p.text)}", ""]
+    lines += [chat.squash(result.text), ""]
+    for p in result.next:
+        lines += [f"[after] {chat.squash(p.text)}", ""]
+    return "\n".join(lines).rstrip()
+
+
+def build_server(get_snapshot: Callable[[], Snapshot]) -> MCPServer:
+    """An MCP server whose tools search the snapshot ``get_snapshot()`` returns at each call."""
+    server = MCPServer(NAME, title="clausewise", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+    @server.tool(name="search_policies", title="Search policies and treaties", annotations=read_only)
+    def search_policies(
+        question: Annotated[str, Field(description="The question, in plain language.")],
+        top_k: Annotated[int, Field(ge=1, le=20, description="How many passages to return.")] = 5,
+        filters: Annotated[AskFilters | None, Field(description="Optional: source glob, doc ids, section substring.")] = None,
+        mode: Annotated[Literal["hybrid", "dense", "lexical"], Field(description="Ranking.")] = "hybrid",
+    ) -> Annotated[CallToolResult, SearchResult]:
+        """Find the passages of the indexed policy and treaty texts that answer a question, each cited
+        with document title, section and page, best first, with the best sentence highlighted."""
+        result = search(get_snapshot(), question, top_k, filters, mode)
+        return CallToolResult(content=[TextContent(type="text", text=search_text(result))],
+                              structured_content=result.model_dump(mode="json"))
+
+    @server.tool(name="get_passage", title="Read a cited passage", annotations=read_only)
+    def get_passage(
+        passage_id: Annotated[str, Field(description="A passage id from search_policies.")],
+        context: Annotated[int, Field(ge=0, le=10, description="Neighbouring passages on each side.")] = 1,
+    ) -> Annotated[CallToolResult, PassageResult]:
+        """One passage with its citation and the neighbouring text before and after it."""
+        result = passage(get_snapshot(), passage_id, context)
+        return CallToolResult(content=[TextContent(type="text", text=passage_text(result))],
+                              structured_content=result.model_dump(mode="json"))
+
+    return server
+
+
+# -- streamable HTTP at /mcp on the service ------------------------------------------------
+class _Endpoint:
+    """ASGI endpoint for ``/mcp``: the service's read-key check, an Origin check, then the
+    session manager started by :func:`running`."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        app = request.app
+        manager = getattr(app.state, "mcp_session_manager", None)
+        try:
+            if manager is None:
+                raise HTTPException(503, "the MCP endpoint is not running yet")
+            require_read_key(request, request.headers.get("authorization"))
+            _check_origin(request, app.state.settings.cors_origins)
+        except HTTPException as exc:
+            names = {401: "unauthorized", 403: "forbidden", 503: "not_ready"}
+            response = JSONResponse({"error": names.get(exc.status_code, "error"), "message": str(exc.detail)},
+                                    status_code=exc.status_code, headers=getattr(exc, "headers", None))
+            await response(scope, receive, send)
+            return
+        await manager.handle_request(scope, receive, send)
+
+
+def _check_origin(request: Request, allowed: list[str]) -> None:
+    """Browsers may call /mcp from this service's own origin or from CLAUSEWISE_CORS_ORIGINS."""
+    origin = request.headers.get("origin")
+    if not origin or origin in allowed or "*" in allowed:
+        return
+    if origin.split("://", 1)[-1] == request.headers.get("host"):
+        return
+    raise HTTPException(403, f"origin {origin!r} may not call /mcp; add it to CLAUSEWISE_CORS_ORIGINS")
+
+
+router = APIRouter()
+router.add_route("/mcp", _Endpoint(), include_in_schema=False)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[None]:
+    """Run the MCP session manager for ``app``'s lifetime (a new one per lifespan)."""
+    server = build_server(lambda: app.state.engine.snapshot)
+    server.streamable_http_app(
+        stateless_http=True, json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    manager = server.session_manager
+    async with manager.run():
+        app.state.mcp_session_manager = manager
+        try:
+            yield
+        finally:
+            app.state.mcp_session_manager = None
+
+
+# -- stdio ----------------------------------------------------------------------------------
+def run_stdio(index_dir: Path | None, load_engine: Callable[[Path | None], object]) -> None:
+    """Serve the tools over stdin/stdout. Nothing but MCP messages may reach stdout, so
+    whatever loading the model prints goes to stderr."""
+    with contextlib.redirect_stdout(sys.stderr):
+        engine = load_engine(index_dir or get_settings().index_dir)
+    server = build_server(lambda: engine.snapshot)  # type: ignore[attr-defined]
+    server.run("stdio")

@@ -1,0 +1,106 @@
+"""What the running service holds: the loaded index and its retriever, swappable as one."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.embedder import Embedder
+from ingest.settings import Settings
+from ingest.store.index import CURRENT, IndexIncompatibleError, StoredIndex, current_build
+from service.search.retriever import Retriever
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One published index and the retriever over it. A request takes one snapshot and uses
+    only it, so a request is answered wholly by the old index or wholly by the new one."""
+
+    index: StoredIndex
+    retriever: Retriever
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+
+def check_model(index: StoredIndex, settings: Settings) -> None:
+    """Queries must be embedded by the model that built the index."""
+    wanted = settings.model
+    recorded = index.manifest["model"]["name"]
+    if "model" in settings.model_fields_set and Embedder(wanted).name != recorded:
+        raise IndexIncompatibleError(
+            f"the index was built with model {recorded!r} but the service is configured for "
+            f"{wanted!r}; unset CLAUSEWISE_MODEL, or rebuild: `clausewise ingest PATH --rebuild --model {wanted}`"
+        )
+
+
+class Engine:
+    """Loads the index and model once, and swaps in a newer build atomically on reload."""
+
+    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None) -> None:
+        """``embedder``: an already loaded model to reuse when an index asks for it by name."""
+        self.settings = settings
+        self.index_dir = index_dir or settings.index_dir
+        self._snapshot: Snapshot | None = None
+        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._snapshot is not None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise RuntimeError("index not loaded yet")
+        return snapshot
+
+    def _embedder(self, model: str) -> Embedder:
+        if model not in self._embedders:
+            self._embedders[model] = Embedder(model, self.settings.embed_batch_size, bf16=False)
+        return self._embedders[model]
+
+    def load(self) -> Snapshot:
+        """Open the current build (if it differs from the one loaded) and switch to it."""
+        with self._lock:
+            current = self._snapshot
+            if current is not None and current.index.folder == current_build(self.index_dir):
+                return current  # nothing new published: no need to open anything
+            index = StoredIndex.open(self.index_dir)
+            try:
+                check_model(index, self.settings)
+                import torch  # only now: an index error should not wait for torch to import
+
+                torch.set_num_threads(self.settings.query_threads)
+                retriever = Retriever(index, self._embedder(index.manifest["model"]["name"]), self.settings)
+                retriever.warm_up()
+            except BaseException:
+                index.close()
+                raise
+            self._snapshot = Snapshot(index, retriever)
+            return self._snapshot
+
+    # Live rebuilds: cheap change detection and an explicit reload.
+
+    def published_folder(self) -> Path | None:
+        """The build the index's ``current`` link points at now, without opening anything
+        (``None`` when there is no published build)."""
+        try:
+            return (self.index_dir / CURRENT).resolve(strict=True)
+        except OSError:
+            return None
+
+    def is_current(self) -> bool:
+        """Whether the loaded snapshot is the published build."""
+        snapshot = self._snapshot
+        return snapshot is not None and snapshot.index.folder == self.published_folder()
+
+    def reload(self) -> tuple[Snapshot, bool]:
+        """Switch to the published build if it is not the loaded one: ``(snapshot, switched)``.
+        Requests already holding the old snapshot finish on it."""
+        before = self._snapshot
+        after = self.load()
+        return after, after is not before
