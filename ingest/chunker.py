@@ -13,11 +13,13 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ingest.types import CleanDocument, Passage
 
 TokenOffsets = Callable[[str], Sequence[tuple[int, int]]]
 """Maps a text to the character spans of its tokens (special tokens excluded)."""
+V = TypeVar("V")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])|\n+")
 _ABBREVIATION = re.compile(
@@ -39,7 +41,7 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     cursor = start
     for match in _SENTENCE_END.finditer(text, start, end):
         piece_end = match.start()
-        if _ABBREVIATION.search(text[max(cursor, piece_end - 8):piece_end]):
+        if _ABBREVIATION.search(text[max(cursor, piece_end - 8) : piece_end]):
             continue
         if text[cursor:piece_end].strip():
             spans.append((cursor, piece_end))
@@ -65,14 +67,12 @@ def _sections(doc: CleanDocument) -> list[tuple[int, int, int]]:
     return [(a, b, n) for a, b, n in units]
 
 
-def _value_at(marks: list[tuple[int, object]], offset: int):
+def _value_at(marks: Sequence[tuple[int, V]], offset: int) -> V | None:
     i = bisect.bisect_right([m[0] for m in marks], offset) - 1
     return marks[i][1] if i >= 0 else None
 
 
-def chunk(
-    doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: ChunkParams
-) -> list[Passage]:
+def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: ChunkParams) -> list[Passage]:
     text = doc.text
     # 1. Sections. A heading with no text of its own (a Chapter line before its first
     # Article, a document title) is folded into the next section. So is a tiny section when
@@ -121,9 +121,7 @@ def chunk(
     return passages
 
 
-def _pack(
-    text: str, start: int, end: int, tokens: list[tuple[int, int]], params: ChunkParams
-) -> list[tuple[int, int]]:
+def _pack(text: str, start: int, end: int, tokens: list[tuple[int, int]], params: ChunkParams) -> list[tuple[int, int]]:
     """Greedy sentence packing with whole-sentence overlap; over-long sentences are cut at
     token boundaries that fall on whitespace."""
     token_starts = [t[0] for t in tokens]
@@ -142,7 +140,7 @@ def _pack(
         i = first + params.max_tokens
         while i < last:
             j = i
-            while j > first + 1 and text[token_starts[j] - 1: token_starts[j]] != " ":
+            while j > first + 1 and text[token_starts[j] - 1 : token_starts[j]] != " ":
                 j -= 1  # back up to a word start
             j = j if j > first + 1 else i
             pieces.append((cut, token_starts[j]))

@@ -49,9 +49,7 @@ def strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
         kept = []
         for i, line in enumerate(lines):
             at_edge = i < EDGE_LINES or i >= len(lines) - EDGE_LINES
-            if at_edge and line and (
-                _PAGE_NUMBER.match(line) or (n >= 3 and counts[_edge_key(line)] >= threshold)
-            ):
+            if at_edge and line and (_PAGE_NUMBER.match(line) or (n >= 3 and counts[_edge_key(line)] >= threshold)):
                 continue
             kept.append(line)
         cleaned.append(kept)
@@ -72,7 +70,6 @@ def join_hyphenated(left: str, right: str, words: Counter[str]) -> str:
     hyphenated = words[f"{left}-{right}".lower()]
     joined = words[f"{left}{right}".lower()]
     return f"{left}-{right}" if hyphenated > joined else f"{left}{right}"
-
 
 
 _CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")

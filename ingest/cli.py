@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ingest.embedder import ModelError
-from ingest.pipeline import IngestReport, NothingToIngest, ingest
+from ingest.changes import IngestReport
+from ingest.console import print_error, reports_errors
+from ingest.errors import ExitCode, IndexBusyError, NothingToIngest
+from ingest.pipeline import ingest
 from ingest.settings import get_settings
-from ingest.store.index import IndexBusyError, IndexIncompatibleError, IndexMissingError, StoredIndex
+from ingest.store.reader import StoredIndex
 
 console = Console(stderr=True)
 
@@ -44,12 +45,15 @@ def _summary(report: IngestReport) -> None:
     )
 
 
+@reports_errors
 def ingest_command(
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to ingest.", exists=True)],
-    index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Sentence-transformers model name or path.")] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the current index and rebuild from scratch.")] = False,
-    exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],
+    index: Annotated[Path | None, typer.Option("--index", help="Index folder.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Sentence-transformers model name or path.")] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Ignore the current index and rebuild from scratch.")
+    ] = False,
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006 — typer copies it
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any file failed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -59,44 +63,49 @@ def ingest_command(
         settings = settings.model_copy(update={"model": model})
     try:
         report = ingest(
-            paths, settings, index_dir=index or settings.index_dir, excludes=exclude,
-            rebuild=rebuild, show_progress_bar=not quiet and sys.stderr.isatty(),
+            paths,
+            settings,
+            index_dir=index or settings.index_dir,
+            excludes=exclude,
+            rebuild=rebuild,
+            show_progress_bar=not quiet and sys.stderr.isatty(),
         )
     except NothingToIngest as exc:
-        _summary(exc.report)
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1)
-    except (IndexIncompatibleError, IndexBusyError, ModelError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        _summary(exc.report)  # which file failed and why, above the error
+        print_error(exc.message)
+        # `clausewise ingest` exits as with --strict here; NOTHING_TO_DO is the rebuild worker's.
+        raise typer.Exit(ExitCode.FAILED) from exc
+    except IndexBusyError as exc:
+        print_error(exc.message)
+        # `clausewise ingest` has always exited USAGE (2) for a busy index; BUSY is the worker's.
+        raise typer.Exit(ExitCode.USAGE) from exc
     _summary(report)
     if strict and report.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
+@reports_errors
 def info_command(
-    index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Index folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Show the index manifest and counts."""
     index_dir = index or get_settings().index_dir
-    try:
-        stored = StoredIndex.open(index_dir)
-    except (IndexMissingError, IndexIncompatibleError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+    stored = StoredIndex.open(index_dir)
     manifest = stored.manifest
     if as_json:
-        print(json.dumps(manifest, indent=2, ensure_ascii=False))
+        print(manifest.dumps())
         return
     out = Console()
     out.print(f"[bold]index[/bold] {index_dir} → {stored.folder.name}")
-    for key in ("index_version", "created_at", "format_version", "content_digest"):
-        out.print(f"  {key}: {manifest[key]}")
-    out.print(f"  model: {manifest['model']['name']} ({manifest['model']['dimension']}-d)")
-    out.print(f"  chunking: {manifest['chunking']}")
-    out.print(f"  faiss: {manifest['faiss']}")
-    out.print(f"  counts: {manifest['counts']}")
+    out.print(f"  index_version: {manifest.index_version}")
+    out.print(f"  created_at: {manifest.created_at}")
+    out.print(f"  format_version: {manifest.format_version}")
+    out.print(f"  content_digest: {manifest.content_digest}")
+    out.print(f"  model: {manifest.model.name} ({manifest.model.dimension}-d)")
+    out.print(f"  chunking: {manifest.chunking.to_json()}")
+    out.print(f"  faiss: {manifest.faiss.to_json() if manifest.faiss else None}")
+    out.print(f"  counts: {manifest.counts.to_json()}")
     table = Table("doc_id", "title", "source", "pages", "passages")
     for d in stored.documents.values():
         table.add_row(d.doc_id, d.title[:60], d.source, str(d.pages or "-"), str(d.passage_count))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pathspec
 
+from ingest.errors import SourceNotFound
 from ingest.loaders import SUPPORTED_SUFFIXES
 
 IGNORE_FILE = ".clausewiseignore"
@@ -40,7 +41,8 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
     """Walk ``paths`` recursively, skipping hidden and ignored files.
 
     A folder's files get sources relative to that folder; a file given directly gets its
-    own name. Unknown file types are listed in ``skipped`` rather than treated as errors.
+    own name. Unknown file types are listed in ``skipped`` rather than treated as errors; a
+    path that does not exist is a :class:`~ingest.errors.SourceNotFound`.
     """
     excludes = excludes or []
     found: list[FoundFile] = []
@@ -55,8 +57,7 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
             for dirpath, dirnames, filenames in os.walk(root):
                 rel_dir = Path(dirpath).relative_to(root)
                 dirnames[:] = sorted(
-                    d for d in dirnames
-                    if not d.startswith(".") and not spec.match_file(f"{(rel_dir / d).as_posix()}/")
+                    d for d in dirnames if not d.startswith(".") and not spec.match_file(f"{(rel_dir / d).as_posix()}/")
                 )
                 for name in sorted(filenames):
                     if name.startswith("."):
@@ -66,7 +67,7 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
                         continue
                     candidates.append((Path(dirpath) / name, rel))
         else:
-            raise FileNotFoundError(f"no such file or folder: {root}")
+            raise SourceNotFound(f"no such file or folder: {root}")
         for path, source in candidates:
             if any(fnmatch.fnmatch(path.name, pattern) for pattern in excludes):
                 continue

@@ -6,22 +6,36 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ingest.errors import ModelError
 from ingest.settings import DEFAULT_MODEL
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
+# What the Hugging Face libraries must see before they are first imported: nothing is
+# downloaded (only local folders and the local cache are read), no progress bars or chatter,
+# no tokenizer thread pool to clash with the processes a server forks. A value the user set
+# in the environment is kept.
+_HUB_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
 
-class ModelError(Exception):
-    """The configured model cannot be loaded; the message says what to do."""
+
+def prepare_offline_hub() -> None:
+    """Set :data:`_HUB_ENVIRONMENT`; called where the model is loaded, before the first
+    import of ``sentence_transformers`` (huggingface_hub reads these at import time)."""
+    for name, value in _HUB_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ class Embedder:
         self.spec = resolve_model(model)
         self.batch_size = batch_size
         self.bf16 = bf16 and _cpu_has_bf16()
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     @property
@@ -77,6 +91,7 @@ class Embedder:
         with self._lock:
             if self._model is not None:
                 return
+            prepare_offline_hub()
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
@@ -92,24 +107,31 @@ class Embedder:
                 ) from exc
 
     @property
-    def model(self):
+    def model(self) -> SentenceTransformer:
         self.warm_up()
+        assert self._model is not None  # warm_up loaded it or raised
         return self._model
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelError(f"embedding model {self.spec.name!r} does not tell the size of its vectors")
+        return int(dimension)
 
     @property
     def max_seq_length(self) -> int:
-        return int(self.model.max_seq_length)
+        length = self.model.max_seq_length
+        if length is None:
+            raise ModelError(f"embedding model {self.spec.name!r} does not tell its maximum input length")
+        return int(length)
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model tokenizer's tokens in ``text`` (no special tokens)."""
         encoding = self.model.tokenizer(
             text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
         )
-        return [tuple(span) for span in encoding["offset_mapping"]]
+        return [(int(start), int(end)) for start, end in encoding["offset_mapping"]]
 
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -19,6 +19,10 @@ Families (after Haystack 2's document-store errors: one base, specific subclasse
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ingest.changes import IngestReport
 
 
 class ExitCode(IntEnum):
@@ -94,10 +98,21 @@ class IngestError(ClausewiseError):
 
 
 class NothingToIngest(IngestError):
-    """The folders given hold no supported file."""
+    """No document could be ingested from the folders given; the current index (if any) is
+    left as it was. ``report`` says, file by file, why."""
 
     code = "nothing_to_ingest"
     exit_code = ExitCode.NOTHING_TO_DO
+
+    def __init__(self, message: str, *, report: IngestReport, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.report = report
+
+
+class SourceNotFound(IngestError, FileNotFoundError):
+    """A file or folder given to ingest does not exist (a ``FileNotFoundError`` too)."""
+
+    code = "source_not_found"
 
 
 class LoadError(IngestError):
@@ -126,10 +141,39 @@ class RequestRejected(ClausewiseError):
     exit_code = ExitCode.USAGE
 
 
-class UploadRejected(RequestRejected):
-    """An upload the service refuses (too large, unsupported type, unsafe name, bad content)."""
+class InvalidRequest(RequestRejected):
+    """A request whose content breaks the contract (a blank or over-long question, a bad
+    option). ``param`` names the field at fault and a raise site may narrow ``code``: they are
+    the ``param`` and ``code`` of the OpenAI-shaped error body under ``/v1/``."""
 
-    code = "upload_rejected"
+    status = 422
+    code = "invalid_request"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class Conflict(RequestRejected):
+    """A request that conflicts with the state of the corpus or the index (409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class UploadRejected(RequestRejected):
+    """An upload the service refuses (too large, unsupported type, unsafe name, bad content).
+    Its ``code`` follows the status a raise site gives, as the API has always named them."""
+
+    _CODES: ClassVar[dict[int, str]] = {409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.code = self._CODES.get(self.status, "bad_request")
 
 
 class NotFound(RequestRejected):

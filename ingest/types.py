@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
 
 @dataclass(frozen=True)
 class PageText:
@@ -71,29 +69,3 @@ class Passage:
     section: str | None
     content_hash: str
     extra: dict = field(default_factory=dict)
-
-
-class Citation(BaseModel):
-    """Where a passage comes from, precisely enough for a reader to check it."""
-
-    doc_id: str
-    title: str
-    source: str
-    page_start: int | None
-    page_end: int | None
-    section: str | None
-    char_start: int
-    char_end: int
-
-    @classmethod
-    def of(cls, passage: Passage, document: Document) -> "Citation":
-        return cls(
-            doc_id=document.doc_id,
-            title=document.title,
-            source=document.source,
-            page_start=passage.page_start,
-            page_end=passage.page_end,
-            section=passage.section,
-            char_start=passage.char_start,
-            char_end=passage.char_end,
-        )

@@ -1,15 +1,12 @@
-"""Loaders turn one file into a :class:`~ingest.types.RawDocument`, or raise :class:`LoadError`."""
+"""Loaders turn one file into a :class:`~ingest.types.RawDocument`, or raise
+:class:`~ingest.errors.LoadError`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.errors import LoadError
 from ingest.types import RawDocument
-
-
-class LoadError(Exception):
-    """A file that cannot be read; the message says why, for the per-file report."""
-
 
 PDF_SUFFIXES = {".pdf"}
 TEXT_SUFFIXES = {".txt", ".text"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trafilatura
 
-from ingest.loaders import LoadError
+from ingest.errors import LoadError
 from ingest.loaders.encoding import decode
 from ingest.types import PageText, RawDocument
 
@@ -25,6 +25,4 @@ def load_html(path: Path, source: str) -> RawDocument:
         raise LoadError("no main text found in HTML")
     metadata = trafilatura.extract_metadata(html)
     title = metadata.title if metadata is not None else None
-    return RawDocument(
-        source=source, kind="html", pages=[PageText(None, body)], title=title, markdown=True
-    )
+    return RawDocument(source=source, kind="html", pages=[PageText(None, body)], title=title, markdown=True)

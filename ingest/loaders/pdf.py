@@ -9,7 +9,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
-from ingest.loaders import LoadError
+from ingest.errors import LoadError
 from ingest.types import PageText, RawDocument
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -18,7 +18,7 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 def _metadata_title(reader: PdfReader) -> str | None:
     try:
         title = reader.metadata.title if reader.metadata else None
-    except Exception:
+    except Exception:  # noqa: BLE001 — damaged metadata must not lose the document's text
         return None
     if not title:
         return None
@@ -47,7 +47,7 @@ def load_pdf(path: Path, source: str) -> RawDocument:
         raise LoadError("PDF has no pages")
     if not any(page.text.strip() for page in pages):
         raise LoadError("no extractable text (image-only or scanned PDF; run OCR first)")
-    garbled = [page.number for page in pages if looks_garbled(page.text)]
+    garbled = [page.number for page in pages if page.number is not None and looks_garbled(page.text)]
     rest = " ".join(page.text for page in pages if page.number not in garbled)
     # Short pages escape the per-page test; judged together they still tell.
     if not rest.strip() or (garbled and looks_garbled(rest, min_tokens=5, min_letters=20)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.loaders import LoadError
+from ingest.errors import LoadError
 from ingest.loaders.encoding import decode
 from ingest.types import PageText, RawDocument
 

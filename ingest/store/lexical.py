@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -32,14 +31,15 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 
 class LexicalIndex:
-    """A thin BM25 index: ``build``, ``save``, ``load``, ``scores``."""
+    """A thin BM25 index: ``build``, ``save``, ``load``, ``scores``, and the corpus statistics
+    (``vocabulary``, ``document_frequencies``) that highlighting weighs words with."""
 
     def __init__(self, retriever: bm25s.BM25, size: int) -> None:
         self.retriever = retriever
         self.size = size
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
+    def build(cls, texts: list[str]) -> LexicalIndex:
         retriever = bm25s.BM25()
         retriever.index(tokenize(texts), show_progress=False)
         return cls(retriever, len(texts))
@@ -48,8 +48,19 @@ class LexicalIndex:
         self.retriever.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
         return cls(bm25s.BM25.load(str(folder), mmap=True), size)
+
+    def vocabulary(self) -> dict[str, int]:
+        """Every indexed (stemmed) token and its term id."""
+        vocab: dict[str, int] = self.retriever.vocab_dict
+        return vocab
+
+    def document_frequencies(self) -> np.ndarray:
+        """How many passages hold each term, indexed by the term ids of :meth:`vocabulary`."""
+        # bm25s keeps the scores as a CSC matrix with one column per term: the passages
+        # holding a term are the entries of its column.
+        return np.diff(np.asarray(self.retriever.scores["indptr"]))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for ``query`` (zeros when no query term is indexed)."""

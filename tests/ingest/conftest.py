@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_pdf
-from ingest.pipeline import IngestReport, ingest
+
+from ingest.changes import IngestReport
+from ingest.pipeline import ingest
 from ingest.settings import Settings
 
 
@@ -51,7 +52,7 @@ def treaty_pdf(tmp_path: Path) -> Path:
     start_v = lines.index("Chapter V")
     start_33 = lines.index("Article 33")
     # Page 1: Chapter IV (Articles 23, 24). Page 2: Chapter V up to the middle of Article 33.
-    pages = [lines[:start_v], lines[start_v: start_33 + 4], lines[start_33 + 4:]]
+    pages = [lines[:start_v], lines[start_v : start_33 + 4], lines[start_33 + 4 :]]
     return write_pdf(
         tmp_path / "docs" / "displaced-persons-convention.pdf",
         pages,

@@ -1,5 +1,6 @@
 """Real test documents, generated at test time: PDFs written with fpdf2 (known text on known
-pages), and a small treaty in the style of the 1951 Refugee Convention."""
+pages), a small treaty in the style of the 1951 Refugee Convention, and folders of short
+Markdown handbooks for the index tests."""
 
 from __future__ import annotations
 
@@ -92,37 +93,62 @@ TREATY_HEADER = "Convention on the Status of Displaced Persons - Official Text"
 
 # (chapter, chapter title, article number, article title, unique marker word, body)
 TREATY_ARTICLES = [
-    ("IV", "Welfare", 23, "Public relief",
-     "lighthouse",
-     "The Contracting States shall accord to displaced persons lawfully staying in their territory "
-     "the same treatment with respect to public relief and assistance as is accorded to their nationals. "
-     "The lighthouse clause of this Article applies to housing, food rationing and medical care alike. "
-     "Relief shall not be made conditional on the length of residence in the territory concerned."),
-    ("IV", "Welfare", 24, "Labour legislation and social security",
-     "orchard",
-     "The Contracting States shall accord to displaced persons lawfully staying in their territory the "
-     "same treatment as is accorded to nationals in respect of remuneration, hours of work and holidays. "
-     "The orchard provisions cover seasonal workers, apprentices and persons employed at home. "
-     "Social security shall include benefits for employment injury, maternity, sickness and old age."),
-    ("V", "Administrative measures", 32, "Expulsion",
-     "glacier",
-     "The Contracting States shall not expel a displaced person lawfully in their territory save on "
-     "grounds of national security or public order. The glacier procedure requires a decision reached "
-     "in accordance with due process of law. The person shall be allowed to submit evidence to clear "
-     "himself and to be represented before a competent authority designated for the purpose."),
-    ("V", "Administrative measures", 33, "Prohibition of expulsion or return",
-     "meadow",
-     "No Contracting State shall expel or return a displaced person in any manner whatsoever to the "
-     "frontiers of territories where his life or freedom would be threatened on account of his race, "
-     "religion, nationality, membership of a particular social group or political opinion. The meadow "
-     "rule admits one exception only. The benefit of the present provision may not be claimed by a "
-     "person whom there are reasonable grounds for regarding as a danger to the security of the "
-     "country in which he is, or who constitutes a danger to the community of that country."),
-    ("V", "Administrative measures", 34, "Naturalization",
-     "harbour",
-     "The Contracting States shall as far as possible facilitate the assimilation and naturalization "
-     "of displaced persons. The harbour commitment means they shall in particular make every effort to "
-     "expedite naturalization proceedings and to reduce as far as possible the charges and costs."),
+    (
+        "IV",
+        "Welfare",
+        23,
+        "Public relief",
+        "lighthouse",
+        "The Contracting States shall accord to displaced persons lawfully staying in their territory "
+        "the same treatment with respect to public relief and assistance as is accorded to their nationals. "
+        "The lighthouse clause of this Article applies to housing, food rationing and medical care alike. "
+        "Relief shall not be made conditional on the length of residence in the territory concerned.",
+    ),
+    (
+        "IV",
+        "Welfare",
+        24,
+        "Labour legislation and social security",
+        "orchard",
+        "The Contracting States shall accord to displaced persons lawfully staying in their territory the "
+        "same treatment as is accorded to nationals in respect of remuneration, hours of work and holidays. "
+        "The orchard provisions cover seasonal workers, apprentices and persons employed at home. "
+        "Social security shall include benefits for employment injury, maternity, sickness and old age.",
+    ),
+    (
+        "V",
+        "Administrative measures",
+        32,
+        "Expulsion",
+        "glacier",
+        "The Contracting States shall not expel a displaced person lawfully in their territory save on "
+        "grounds of national security or public order. The glacier procedure requires a decision reached "
+        "in accordance with due process of law. The person shall be allowed to submit evidence to clear "
+        "himself and to be represented before a competent authority designated for the purpose.",
+    ),
+    (
+        "V",
+        "Administrative measures",
+        33,
+        "Prohibition of expulsion or return",
+        "meadow",
+        "No Contracting State shall expel or return a displaced person in any manner whatsoever to the "
+        "frontiers of territories where his life or freedom would be threatened on account of his race, "
+        "religion, nationality, membership of a particular social group or political opinion. The meadow "
+        "rule admits one exception only. The benefit of the present provision may not be claimed by a "
+        "person whom there are reasonable grounds for regarding as a danger to the security of the "
+        "country in which he is, or who constitutes a danger to the community of that country.",
+    ),
+    (
+        "V",
+        "Administrative measures",
+        34,
+        "Naturalization",
+        "harbour",
+        "The Contracting States shall as far as possible facilitate the assimilation and naturalization "
+        "of displaced persons. The harbour commitment means they shall in particular make every effort to "
+        "expedite naturalization proceedings and to reduce as far as possible the charges and costs.",
+    ),
 ]
 
 
@@ -140,4 +166,26 @@ def treaty_lines() -> list[str]:
 
 
 def paginate(lines: list[str], per_page: int) -> list[list[str]]:
-    return [lines[i: i + per_page] for i in range(0, len(lines), per_page)]
+    return [lines[i : i + per_page] for i in range(0, len(lines), per_page)]
+
+
+def write_text(path: Path, text: str) -> Path:
+    """A UTF-8 text file at ``path``, its folders created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def corpus_of(root: Path, files: int = 3, rules: int = 2, prefix: str = "volume") -> Path:
+    """``files`` Markdown handbooks ``<prefix>-000.md``… under ``root``, ``rules`` short
+    sections each, every one with distinct words."""
+    topics = ["housing", "education", "employment", "courts", "property", "religion", "movement", "identity"]
+    for f in range(files):
+        parts = [f"# Handbook Volume {f}\n"]
+        for k in range(rules):
+            parts.append(
+                f"## Rule {k + 1}\n\nOfficers apply rule {k + 1} of volume {f} on "
+                f"{topics[(f + k) % len(topics)]} to every claim they register at the border.\n"
+            )
+        write_text(root / f"{prefix}-{f:03d}.md", "\n".join(parts))
+    return root

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import pytest
-
 from docgen import paginate, treaty_lines, wrap, write_pdf
+
 from ingest.chunker import ChunkParams, chunk
 from ingest.loaders import load
 from ingest.structure import build
@@ -114,7 +115,7 @@ def test_offsets_point_at_the_passage_text_in_the_cleaned_document(
         doc, passages = _chunk(path, embedder, params)
         assert passages, path.name
         for passage in passages:
-            assert doc.text[passage.char_start: passage.char_end] == passage.text, (path.name, passage.ordinal)
+            assert doc.text[passage.char_start : passage.char_end] == passage.text, (path.name, passage.ordinal)
 
 
 @pytest.mark.parametrize("params", [ChunkParams(160, 24), ChunkParams(40, 10)])
@@ -130,7 +131,7 @@ def test_passages_cover_the_whole_document_in_order(
         covered = bytearray(len(doc.text))
         for passage in passages:
             assert passage.text and passage.text == passage.text.strip(), (path.name, passage.text)
-            covered[passage.char_start: passage.char_end] = b"\x01" * (passage.char_end - passage.char_start)
+            covered[passage.char_start : passage.char_end] = b"\x01" * (passage.char_end - passage.char_start)
         lost = "".join(ch for ch, hit in zip(doc.text, covered) if not hit and not ch.isspace())
         assert lost == "", f"{path.name}: text in no passage: {lost[:80]!r}"
 
@@ -147,7 +148,7 @@ def test_passages_respect_the_token_budget(tmp_path: Path, treaty_pdf: Path, emb
 def test_an_over_long_sentence_is_cut_between_words(tmp_path: Path, embedder) -> None:
     path = tmp_path / "schedule.txt"
     path.write_text(" ".join(f"item{n}" for n in range(600)) + "\n", encoding="utf-8")
-    doc, passages = _chunk(path, embedder, ChunkParams(64, 8))
+    _doc, passages = _chunk(path, embedder, ChunkParams(64, 8))
     assert len(passages) > 5
     words = []
     for passage in passages:
@@ -162,7 +163,7 @@ def test_consecutive_passages_overlap_by_whole_sentences(tmp_path: Path, embedde
     path.write_text(" ".join(sentences) + "\n", encoding="utf-8")
     _, passages = _chunk(path, embedder, ChunkParams(60, 20))
     assert len(passages) > 3
-    for before, after in zip(passages, passages[1:]):
+    for before, after in itertools.pairwise(passages):
         assert after.char_start < before.char_end, "no overlap between neighbouring passages"
         assert after.char_start > before.char_start, "a passage must move forward"
         first = after.text.split(". ")[0] + "."
@@ -170,7 +171,7 @@ def test_consecutive_passages_overlap_by_whole_sentences(tmp_path: Path, embedde
 
 
 def test_abbreviations_do_not_end_sentences(tmp_path: Path, embedder) -> None:
-    """"Art. 33" and "i.e." never become a passage boundary."""
+    """ "Art. 33" and "i.e." never become a passage boundary."""
     text = " ".join(
         f"Paragraph {n} refers to Art. {n + 10} of the Convention, i.e. the rule on expulsion." for n in range(30)
     )

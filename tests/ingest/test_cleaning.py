@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from docgen import UNICODE_FONT, wrap, write_pdf
+
 from ingest.cleaning import normalize
 from ingest.loaders import load
 from ingest.structure import build
@@ -44,7 +44,7 @@ def test_words_hyphenated_across_line_breaks_are_joined(tmp_path: Path) -> None:
 
 
 def test_hyphenated_compounds_keep_their_hyphen(tmp_path: Path) -> None:
-    """"self-\\ndetermination" stays a compound: the document writes it with a hyphen elsewhere."""
+    """ "self-\\ndetermination" stays a compound: the document writes it with a hyphen elsewhere."""
     text = _clean_pdf(tmp_path / "guide.pdf")
     assert text.count("self-determination") == 2
     assert "selfdetermination" not in text
@@ -122,10 +122,14 @@ def test_a_word_hyphenated_across_a_page_break_is_joined(tmp_path: Path, embedde
     from ingest.chunker import ChunkParams, chunk
 
     pages = [
-        ["Every applicant shall have an effective remedy before a court or tribunal against a decision",
-         "taken on the application, including an examination of the need for inter-"],
-        ["national protection. The time limits shall be reasonable and shall not render the remedy",
-         "impossible or excessively difficult to exercise in practice for the applicant concerned."],
+        [
+            "Every applicant shall have an effective remedy before a court or tribunal against a decision",
+            "taken on the application, including an examination of the need for inter-",
+        ],
+        [
+            "national protection. The time limits shall be reasonable and shall not render the remedy",
+            "impossible or excessively difficult to exercise in practice for the applicant concerned.",
+        ],
         ["Member States shall provide for the remedy to have suspensive effect pending its outcome."],
     ]
     path = write_pdf(tmp_path / "remedy.pdf", pages, header="Asylum Procedures Directive", page_numbers=True)
@@ -184,20 +188,22 @@ def test_paragraph_breaks_of_text_files_are_kept(tmp_path: Path) -> None:
     first = "Every refugee has duties to the country in which he finds himself."
     second = "The Contracting States shall apply these provisions without discrimination."
     path = tmp_path / "duties.txt"
-    path.write_text(
-        "\n".join(wrap(first, 40)) + "\n\n\n" + "\n".join(wrap(second, 40)) + "\n", encoding="utf-8"
-    )
+    path.write_text("\n".join(wrap(first, 40)) + "\n\n\n" + "\n".join(wrap(second, 40)) + "\n", encoding="utf-8")
     doc = build(load(path, "duties.txt"))
     assert doc.text == f"{first}\n\n{second}"
     assert [doc.text[a:b] for a, b in doc.paragraphs] == [first, second]
 
 
 def test_paragraph_breaks_of_pdfs_are_kept(tmp_path: Path) -> None:
-    first = ("Every refugee has duties to the country in which he finds himself, which require in "
-             "particular that he conforms to its laws and regulations as well as to measures taken "
-             "for the maintenance of public order.")
-    second = ("The Contracting States shall apply the provisions of this Convention to refugees "
-              "without discrimination as to race, religion or country of origin.")
+    first = (
+        "Every refugee has duties to the country in which he finds himself, which require in "
+        "particular that he conforms to its laws and regulations as well as to measures taken "
+        "for the maintenance of public order."
+    )
+    second = (
+        "The Contracting States shall apply the provisions of this Convention to refugees "
+        "without discrimination as to race, religion or country of origin."
+    )
     path = write_pdf(tmp_path / "duties.pdf", [wrap(first) + wrap(second)])
     doc = build(load(path, "duties.pdf"))
     assert [doc.text[a:b] for a, b in doc.paragraphs] == [first, second]
@@ -206,9 +212,14 @@ def test_paragraph_breaks_of_pdfs_are_kept(tmp_path: Path) -> None:
 def test_font_artefacts_are_repaired_from_the_document_own_words() -> None:
     from ingest.cleaning import repair_glyphs
 
-    pages = [["T he Contracting States shall apply labour law and labour standards.", "N o Contracting State shall expel a refugee."],
-             ["LaBour legislation and social security", "A refugee and I agree; McDonald stays."],
-             ["The parties agree that no reservation and no exception is allowed."]]  # the document's own words
+    pages = [
+        [
+            "T he Contracting States shall apply labour law and labour standards.",
+            "N o Contracting State shall expel a refugee.",
+        ],
+        ["LaBour legislation and social security", "A refugee and I agree; McDonald stays."],
+        ["The parties agree that no reservation and no exception is allowed."],
+    ]  # the document's own words
     fixed = repair_glyphs(pages)
     assert fixed[0][0].startswith("The Contracting States")
     assert fixed[0][1].startswith("No Contracting State")

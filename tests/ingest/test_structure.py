@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from docgen import TREATY_ARTICLES, TREATY_TITLE, paginate, wrap, write_pdf
+
 from ingest.chunker import ChunkParams, chunk
 from ingest.loaders import load
 from ingest.structure import build
@@ -52,13 +52,26 @@ def test_treaty_pdf_title_comes_from_metadata(treaty_pdf: Path) -> None:
 def test_article_headings_at_the_top_of_pages_are_not_taken_for_running_headers(tmp_path: Path, embedder) -> None:
     """Word processors keep a heading with the paragraph after it, so articles often start a
     page; "Article 7" and "Article 12" must not look like one running header."""
-    subjects = ["housing", "education", "employment", "courts", "property", "religion", "movement",
-                "identity papers", "travel documents", "transfer of assets", "fiscal charges", "relief"]
+    subjects = [
+        "housing",
+        "education",
+        "employment",
+        "courts",
+        "property",
+        "religion",
+        "movement",
+        "identity papers",
+        "travel documents",
+        "transfer of assets",
+        "fiscal charges",
+        "relief",
+    ]
     pages: list[list[str]] = []
     for n, subject in enumerate(subjects, 1):
         body = " ".join(
             f"The Contracting States shall accord to refugees treatment as favourable as possible "
-            f"regarding {subject}, clause {k}." for k in range(1, 4)
+            f"regarding {subject}, clause {k}."
+            for k in range(1, 4)
         )
         article = [f"Article {n}", f"Treatment regarding {subject}", *wrap(body)]
         if n % 3 == 1:
@@ -167,12 +180,22 @@ def test_all_caps_and_sentences_that_start_with_article(tmp_path: Path, embedder
 def test_chapter_sections_reset_article_titles(tmp_path: Path, embedder) -> None:
     """An Article under a new Chapter is not nested under the previous Chapter's Article."""
     lines = [
-        "Chapter I", "General provisions", "Article 1", "Definition of the term refugee",
-        *wrap("For the purposes of the present Convention, the term refugee shall apply to any person "
-              "who has been considered a refugee under earlier arrangements and instruments."),
-        "Chapter II", "Juridical status", "Article 12", "Personal status",
-        *wrap("The personal status of a refugee shall be governed by the law of the country of his "
-              "domicile or, if he has no domicile, by the law of the country of his residence."),
+        "Chapter I",
+        "General provisions",
+        "Article 1",
+        "Definition of the term refugee",
+        *wrap(
+            "For the purposes of the present Convention, the term refugee shall apply to any person "
+            "who has been considered a refugee under earlier arrangements and instruments."
+        ),
+        "Chapter II",
+        "Juridical status",
+        "Article 12",
+        "Personal status",
+        *wrap(
+            "The personal status of a refugee shall be governed by the law of the country of his "
+            "domicile or, if he has no domicile, by the law of the country of his residence."
+        ),
     ]
     path = write_pdf(tmp_path / "chapters.pdf", [lines])
     passages = passages_of(path, embedder)
@@ -202,43 +225,20 @@ def test_the_first_line_of_an_untitled_article_is_text_not_its_title() -> None:
     raw = RawDocument(
         source="regulation.txt",
         kind="text",
-        pages=[PageText(None, (
-            "Article 7\n\n"
-            "Each Member State shall ensure that the competent authorities\n"
-            "take into account the best interests of the child.\n\n"
-            "Article 8\n\nFamily unity\n\nMembers of a family shall be kept together.\n"
-        ))],
+        pages=[
+            PageText(
+                None,
+                (
+                    "Article 7\n\n"
+                    "Each Member State shall ensure that the competent authorities\n"
+                    "take into account the best interests of the child.\n\n"
+                    "Article 8\n\nFamily unity\n\nMembers of a family shall be kept together.\n"
+                ),
+            )
+        ],
     )
     doc = build(raw)
     sections = [s for _, s in doc.section_marks]
     assert "Article 7" in sections
     assert "Article 8 — Family unity" in sections
     assert not any(s and s.startswith("Article 7 —") for s in sections)
-
-
-@pytest.mark.parametrize(
-    ("line", "label"),
-    [
-        ("chapter i i: Juridical Status", "Chapter II — Juridical Status"),  # letter-spaced small caps
-        ("chapter v: Administrative Measures", "Chapter V — Administrative Measures"),
-        ("SCHEDULE", "Schedule"),
-        ("article 41.", None),  # a cross-reference at the start of a wrapped line
-        ("Article 12", "Article 12"),
-    ],
-)
-def test_keyword_headings_from_pdf_lines(line: str, label: str | None) -> None:
-    from ingest.structure import _keyword_heading
-
-    heading = _keyword_heading(line)
-    assert (heading.label if heading else None) == label
-
-
-def test_a_heading_broken_after_its_keyword_gets_its_own_line() -> None:
-    from ingest.structure import _mend_split_headings
-
-    pages = [["No one shall be imprisoned for debt. Article", "12", "1. Everyone lawfully within a State ..."]]
-    assert _mend_split_headings(pages) == [
-        ["No one shall be imprisoned for debt.", "Article 12", "1. Everyone lawfully within a State ..."]
-    ]
-    # A sentence that merely ends with the word is left alone.
-    assert _mend_split_headings([["as set out in this Article", "and the next"]]) == [["as set out in this Article", "and the next"]]

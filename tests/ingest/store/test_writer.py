@@ -1,9 +1,9 @@
-"""The on-disk index: what is stored is what was chunked, builds are published atomically, and
-a crash or a concurrent writer never leaves readers with a broken index."""
+"""Writing and publishing builds: only the current build and the one before it are kept,
+a crash or a concurrent writer never leaves readers with a broken index, and the next writer
+cleans up after one that died."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,81 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
+from docgen import corpus_of, write_text
 
-from ingest.chunker import ChunkParams, chunk
-from ingest.loaders import load
-from ingest.store.index import (
-    IndexBusyError,
-    IndexIncompatibleError,
-    IndexMissingError,
-    StoredIndex,
-    write_lock,
-)
-from ingest.structure import build
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def corpus_of(root: Path, files: int = 3, rules: int = 2, prefix: str = "volume") -> Path:
-    topics = ["housing", "education", "employment", "courts", "property", "religion", "movement", "identity"]
-    for f in range(files):
-        parts = [f"# Handbook Volume {f}\n"]
-        for k in range(rules):
-            parts.append(
-                f"## Rule {k + 1}\n\nOfficers apply rule {k + 1} of volume {f} on "
-                f"{topics[(f + k) % len(topics)]} to every claim they register at the border.\n"
-            )
-        write(root / f"{prefix}-{f:03d}.md", "\n".join(parts))
-    return root
+from ingest.errors import IndexBusyError
+from ingest.store.reader import StoredIndex
+from ingest.store.writer import write_lock
 
 
 def leftovers(index_dir: Path) -> list[str]:
     return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".tmp-"))
 
 
-def test_stored_passages_are_exactly_the_chunked_ones(tmp_path: Path, treaty_pdf: Path, run_ingest, settings, embedder) -> None:
-    run_ingest(treaty_pdf.parent)
-    index = StoredIndex.open(settings.index_dir)
-    (document,) = index.documents.values()
-    stored = index.document_passages(document.doc_id)
-    chunking = index.manifest["chunking"]
-    expected = chunk(
-        build(load(treaty_pdf, document.source)), document.doc_id, embedder.token_offsets,
-        ChunkParams(chunking["max_tokens"], chunking["overlap"]),
-    )
-    fields = lambda p: (p.id, p.ordinal, p.text, p.char_start, p.char_end, p.page_start, p.page_end, p.section, p.content_hash)  # noqa: E731
-    assert [fields(p) for p in stored] == [fields(p) for p in expected]
-    assert document.passage_count == len(stored) == len(index)
-    assert index.vectors.shape == (len(index), index.manifest["model"]["dimension"])
-    index.close()
-
-
-def test_readers_keep_their_build_while_a_new_one_is_published(tmp_path: Path, run_ingest, settings) -> None:
-    corpus = corpus_of(tmp_path / "corpus")
-    run_ingest(corpus)
-    reader = StoredIndex.open(settings.index_dir)
-    before = [p.text for p in reader.passages(list(range(len(reader))))]
-
-    write(corpus / "volume-000.md", "# Handbook Volume 0\n\nThis volume was withdrawn and replaced.\n")
-    report = run_ingest(corpus)
-    assert report.published
-
-    assert [p.text for p in reader.passages(list(range(len(reader))))] == before
-    reader.close()
-    fresh = StoredIndex.open(settings.index_dir)
-    assert fresh.version == report.index_version
-    assert any("withdrawn" in p.text for p in fresh.passages(list(range(len(fresh)))))
-    fresh.close()
-
-
 def test_only_the_current_and_previous_builds_are_kept(tmp_path: Path, run_ingest, settings) -> None:
     corpus = corpus_of(tmp_path / "corpus")
     versions = []
     for n in range(3):
-        write(corpus / "changing.txt", f"Changes\n\nRevision {n} of the changing notice is in force.\n")
+        write_text(corpus / "changing.txt", f"Changes\n\nRevision {n} of the changing notice is in force.\n")
         versions.append(run_ingest(corpus).index_version)
     kept = sorted(p.name for p in (settings.index_dir / "builds").iterdir())
     assert kept == sorted(versions[1:])
@@ -112,25 +53,9 @@ def test_leftovers_of_a_crashed_writer_are_cleaned_by_the_next_one(tmp_path: Pat
 
 def test_a_second_writer_is_refused_while_one_is_running(tmp_path: Path, run_ingest, settings) -> None:
     corpus = corpus_of(tmp_path / "corpus")
-    with write_lock(settings.index_dir):
-        with pytest.raises(IndexBusyError, match="another process is writing"):
-            run_ingest(corpus)
+    with write_lock(settings.index_dir), pytest.raises(IndexBusyError, match="another process is writing"):
+        run_ingest(corpus)
     assert run_ingest(corpus).published  # the lock is free again
-
-
-def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
-    with pytest.raises(IndexMissingError, match="clausewise ingest"):
-        StoredIndex.open(tmp_path / "nowhere")
-
-
-def test_index_in_another_format_version_is_refused(tmp_path: Path, run_ingest, settings) -> None:
-    run_ingest(corpus_of(tmp_path / "corpus"))
-    manifest_path = settings.index_dir / "current" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["format_version"] = 99  # as written by a future clausewise
-    manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexIncompatibleError, match="--rebuild"):
-        StoredIndex.open(settings.index_dir)
 
 
 def interrupt_mid_publish(clausewise_cmd: list[str], corpus: Path, index_dir: Path, signum: int) -> subprocess.Popen:
@@ -139,7 +64,10 @@ def interrupt_mid_publish(clausewise_cmd: list[str], corpus: Path, index_dir: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
     process = subprocess.Popen(
         [*clausewise_cmd, "ingest", str(corpus), "--index", str(index_dir), "--quiet"],
-        cwd=corpus.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=corpus.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     caught: list[str] = []
     try:
@@ -167,7 +95,9 @@ def assert_still_old(index_dir: Path, version: str, passages: int, documents: in
 
 
 @pytest.mark.slow
-def test_killing_ingest_mid_publish_leaves_the_old_index_intact(tmp_path: Path, run_ingest, settings, clausewise_cmd) -> None:
+def test_killing_ingest_mid_publish_leaves_the_old_index_intact(
+    tmp_path: Path, run_ingest, settings, clausewise_cmd
+) -> None:
     """SIGKILL `clausewise ingest` while it writes a new build: the old build stays current and
     loadable, and the next run cleans up and succeeds."""
     index_dir = settings.index_dir
@@ -202,3 +132,18 @@ def test_ctrl_c_mid_publish_cleans_up_after_itself(tmp_path: Path, run_ingest, s
     assert process.returncode != 0
     assert [name for name in leftovers(index_dir) if not (index_dir / name).is_symlink()] == []
     assert_still_old(index_dir, old.index_version, old.passages, 3)
+
+
+@pytest.mark.parametrize(
+    ("kind", "recorded"),
+    [("flat", {"type": "flat"}), ("hnsw", {"type": "hnsw", "m": 32, "ef_search": 128}), ("ivf", {"type": "flat"})],
+)
+def test_the_manifest_records_the_faiss_index_built(
+    tmp_path: Path, run_ingest, settings, kind: str, recorded: dict
+) -> None:
+    """IVF needs enough vectors to train its clusters; a small corpus gets exact search."""
+    run_ingest(corpus_of(tmp_path / "corpus"), settings=settings.model_copy(update={"faiss_index": kind}))
+    index = StoredIndex.open(settings.index_dir)
+    assert index.manifest.faiss is not None and index.manifest.faiss.to_json() == recorded
+    assert index.dense.ntotal == len(index)
+    index.close()
