@@ -65,26 +65,55 @@ def write_pdf(path: Path, pages: list[list[str]], title: str) -> Path:
 
 
 def lighthouse_pdf(path: Path) -> Path:
-    return write_pdf(path, [
-        ["Zephyrine Maritime Accord", "", "Article 1", "This accord governs the coastal lights of the Zephyrine isles."],
-        ["Article 2", "The lighthouse tithe under the Zephyrine Accord is four hundred and seventeen silver marks",
-         "a year, paid by each harbour town to the keeper of the northern light."],
-    ], "Zephyrine Maritime Accord")
+    return write_pdf(
+        path,
+        [
+            [
+                "Zephyrine Maritime Accord",
+                "",
+                "Article 1",
+                "This accord governs the coastal lights of the Zephyrine isles.",
+            ],
+            [
+                "Article 2",
+                "The lighthouse tithe under the Zephyrine Accord is four hundred and seventeen silver marks",
+                "a year, paid by each harbour town to the keeper of the northern light.",
+            ],
+        ],
+        "Zephyrine Maritime Accord",
+    )
 
 
 def long_text(n_paragraphs: int, seed: str) -> str:
     """A document of many distinct paragraphs: enough passages to keep a rebuild busy."""
-    subjects = ["The council", "Each member state", "The secretariat", "A tribunal", "The standing committee", "Any citizen"]
+    subjects = [
+        "The council",
+        "Each member state",
+        "The secretariat",
+        "A tribunal",
+        "The standing committee",
+        "Any citizen",
+    ]
     verbs = ["shall review", "may suspend", "must publish", "will examine", "can appeal against", "shall report on"]
-    objects = ["the annual water quotas", "the fisheries licences", "the border crossings", "the grain reserves",
-               "the customs schedules", "the census returns", "the rail tariffs", "the forest leases"]
+    objects = [
+        "the annual water quotas",
+        "the fisheries licences",
+        "the border crossings",
+        "the grain reserves",
+        "the customs schedules",
+        "the census returns",
+        "the rail tariffs",
+        "the forest leases",
+    ]
     out = [f"{seed} Compendium of Provisions", ""]
     for i in range(n_paragraphs):
         words = [f"Article {i + 1}."]
         for j in range(9):
             k = (i * 7 + j * 3) % 48
-            words.append(f"{subjects[k % 6]} {verbs[(k // 6) % 6]} {objects[(k + i) % 8]} of district {i * 10 + j} "
-                         f"in the {seed.lower()} registry, volume {i}-{j}.")
+            words.append(
+                f"{subjects[k % 6]} {verbs[(k // 6) % 6]} {objects[(k + i) % 8]} of district {i * 10 + j} "
+                f"in the {seed.lower()} registry, volume {i}-{j}."
+            )
         out += [" ".join(words), ""]
     return "\n".join(out)
 
@@ -116,14 +145,28 @@ class Server:
         self.url = ""
         self.log = root / "server.log"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [CLAUSEWISE, "serve", "--index", str(self.index), "--corpus", str(self.corpus),
-                 "--host", "127.0.0.1", "--port", str(port)],
-                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    CLAUSEWISE,
+                    "serve",
+                    "--index",
+                    str(self.index),
+                    "--corpus",
+                    str(self.corpus),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                cwd=self.root,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -209,7 +252,8 @@ def cited_sources(answer: dict) -> list[str]:
 def corpus_listing(corpus: Path) -> dict[str, str]:
     return {
         p.relative_to(corpus).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(corpus.rglob("*")) if p.is_file()
+        for p in sorted(corpus.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -265,11 +309,23 @@ def test_upload_pdf_then_ask_cites_it(live: Server, tmp_path: Path) -> None:
     assert response.headers["location"].startswith("/jobs/")
     body = response.json()
     assert body["files"] == [
-        {"name": "zephyrine-accord.pdf", "source": "treaties/zephyrine-accord.pdf", "doc_id": "treaties--zephyrine-accord.pdf",
-         "bytes": len(pdf), "sha256": hashlib.sha256(pdf).hexdigest(), "status": "added"},
+        {
+            "name": "zephyrine-accord.pdf",
+            "source": "treaties/zephyrine-accord.pdf",
+            "doc_id": "treaties--zephyrine-accord.pdf",
+            "bytes": len(pdf),
+            "sha256": hashlib.sha256(pdf).hexdigest(),
+            "status": "added",
+        },
         # Only the last component of a client's file name is kept: no way out of the corpus folder.
-        {"name": "../../../escape.txt", "source": "treaties/escape.txt", "doc_id": "treaties--escape.txt",
-         "bytes": len(escape), "sha256": hashlib.sha256(escape).hexdigest(), "status": "added"},
+        {
+            "name": "../../../escape.txt",
+            "source": "treaties/escape.txt",
+            "doc_id": "treaties--escape.txt",
+            "bytes": len(escape),
+            "sha256": hashlib.sha256(escape).hexdigest(),
+            "status": "added",
+        },
     ]
     assert (live.corpus / "treaties" / "zephyrine-accord.pdf").read_bytes() == pdf
     assert (live.corpus / "treaties" / "escape.txt").read_bytes() == escape
@@ -400,7 +456,9 @@ def test_delete_withdraws_a_document(live: Server) -> None:
     assert not (live.corpus / "beta-forest.md").exists()
     job = live.wait_job(response.json()["job"]["id"])
     assert job["state"] == "succeeded" and job["removed"] == ["beta-forest.md"], job
-    assert "beta-forest.md" not in cited_sources(live.ask("How many trees may be logged in the Beta forest each season?"))
+    assert "beta-forest.md" not in cited_sources(
+        live.ask("How many trees may be logged in the Beta forest each season?")
+    )
     assert live.get("/documents/beta-forest.md").status_code == 404
     missing = live.delete("/documents/beta-forest.md", headers=AUTH)
     assert missing.status_code == 404 and "no document" in missing.json()["message"]
@@ -408,7 +466,9 @@ def test_delete_withdraws_a_document(live: Server) -> None:
 
 def test_rebuild_requests_queue_and_join(live: Server) -> None:
     """A request while a rebuild runs is queued; one while a job waits joins that job."""
-    upload = live.upload(("gamma-water.txt", b"Gamma Water Accord\n\nThe reservoir levy is forty-two crowns per household."))
+    upload = live.upload(
+        ("gamma-water.txt", b"Gamma Water Accord\n\nThe reservoir levy is forty-two crowns per household.")
+    )
     first = upload.json()["job"]
     live.wait_job(first["id"], until=lambda job: job["state"] != "queued")
     second = live.post("/index/rebuild", headers=AUTH)
@@ -429,10 +489,15 @@ def test_rebuild_requests_queue_and_join(live: Server) -> None:
 
 
 def test_cli_ingest_in_another_process_is_picked_up(live: Server) -> None:
-    (live.corpus / "delta-port.txt").write_text("Delta Port Rules\n\nThe Delta port closes at the ninth bell in winter.\n")
+    (live.corpus / "delta-port.txt").write_text(
+        "Delta Port Rules\n\nThe Delta port closes at the ninth bell in winter.\n"
+    )
     result = subprocess.run(
         [CLAUSEWISE, "ingest", str(live.corpus), "--index", str(live.index), "-q"],
-        env=clean_env(), capture_output=True, text=True, timeout=JOB_TIMEOUT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     published = json.loads((live.index / "current" / "manifest.json").read_text())["index_version"]
