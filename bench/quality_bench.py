@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import SHARED, write_block
-from ingest.settings import get_settings
+
 from evaluation.qa import load_questions
-from evaluation.report import markdown_table, write_reports
+from evaluation.render import markdown_table, write_reports
 from evaluation.runner import MODES, EvalRun, evaluate, in_process, recorded_settings
+from ingest.settings import get_settings
 from service.search.engine import Engine
 
 KS = [1, 5, 10]
@@ -43,7 +44,9 @@ def _scope(sources: list[str], folder: str, names: set[str]) -> tuple[bool, str 
     return bool(names & {s.rsplit("/", 1)[-1] for s in sources}), None
 
 
-def run_quality(index_dir: Path, shared: Path, out: Path | None = None, log=print) -> list[tuple[SharedSet, str, EvalRun]]:
+def run_quality(
+    index_dir: Path, shared: Path, out: Path | None = None, log=print
+) -> list[tuple[SharedSet, str, EvalRun]]:
     """Each shared set the index can answer, evaluated in-process: ``(set, command, run)``."""
     settings = get_settings()
     engine = Engine(settings, index_dir)
@@ -67,8 +70,15 @@ def run_quality(index_dir: Path, shared: Path, out: Path | None = None, log=prin
         asker = in_process(snapshot.retriever, None if shared_set.per_doc else scope)
         results = evaluate(loaded.questions, asker, list(MODES), KS, shared_set.per_doc)
         run = EvalRun(
-            str(path), str(index_dir), shared_set.per_doc, KS, results, loaded.invalid, snapshot.version,
-            recorded_settings(snapshot.index.manifest, settings), scope=None if shared_set.per_doc else scope,
+            str(path),
+            str(index_dir),
+            shared_set.per_doc,
+            KS,
+            results,
+            loaded.invalid,
+            snapshot.version,
+            recorded_settings(snapshot.index.manifest, settings),
+            scope=None if shared_set.per_doc else scope,
         )
         if out is not None:
             write_reports(run, out / Path(shared_set.file).stem)

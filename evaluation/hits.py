@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from evaluation.qa import Question
+if TYPE_CHECKING:
+    from evaluation.qa import Question
 
 EVIDENCE_RUN = 100
 # A hyphen (or soft hyphen) between two word characters, with or without the space a line
@@ -48,7 +50,7 @@ def shares_run(a: str, b: str, length: int) -> bool:
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     if length > len(short):
         return False
-    return any(short[i: i + length] in long_ for i in range(len(short) - length + 1))
+    return any(short[i : i + length] in long_ for i in range(len(short) - length + 1))
 
 
 def _name(path: str) -> str:

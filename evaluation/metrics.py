@@ -100,10 +100,9 @@ def summarize(outcomes: list[Outcome], ks: list[int]) -> dict[str, float]:
     ks = sorted(set(ks) | set(HEADLINE_KS))
     for k in ks:
         m[f"recall@{k}"] = _share(o.hit_within(k) for o in outcomes)
-    m[f"mrr@{RANK_CUTOFF}"] = _share(1 / o.first_hit if o.hit_within(RANK_CUTOFF) else 0.0 for o in outcomes)
-    m[f"ndcg@{RANK_CUTOFF}"] = _share(
-        1 / math.log2(1 + o.first_hit) if o.hit_within(RANK_CUTOFF) else 0.0 for o in outcomes
-    )
+    ranks = [o.first_hit if o.hit_within(RANK_CUTOFF) else None for o in outcomes]  # None beyond the cut-off
+    m[f"mrr@{RANK_CUTOFF}"] = _share(1 / r if r else 0.0 for r in ranks)
+    m[f"ndcg@{RANK_CUTOFF}"] = _share(1 / math.log2(1 + r) if r else 0.0 for r in ranks)
     m[BUDGET_KEY] = _share(o.budget_hit for o in outcomes)
     lengths = [len(p.text) for o in outcomes for p in o.returned[:RANK_CUTOFF]]
     m["median_passage_chars"] = float(statistics.median(lengths)) if lengths else 0.0

@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluation.hits import fold
+from ingest.errors import EmptyQuestionSet, QuestionSetError
+
 
 @dataclass(frozen=True)
 class Question:
@@ -25,14 +28,6 @@ class QuestionSet:
     invalid: list[tuple[int, str]]  # (line number, why)
 
 
-class QuestionSetError(Exception):
-    """The question file cannot be used at all (missing, unreadable, or without a valid line)."""
-
-
-class EmptyQuestionSet(QuestionSetError):
-    pass
-
-
 def _strings(value, name: str) -> list[str]:
     if value is None:
         return []
@@ -45,8 +40,6 @@ def _strings(value, name: str) -> list[str]:
 
 def parse_question(item: object, number: int) -> Question:
     """One decoded line; ``ValueError`` says what is wrong with it."""
-    from evaluation.hits import fold
-
     if not isinstance(item, dict):
         raise ValueError("not a JSON object")
     question = item.get("question")
@@ -77,7 +70,8 @@ def parse_question(item: object, number: int) -> Question:
 
 
 def load_questions(path: Path) -> QuestionSet:
-    """Read ``path``; bad lines are reported by number and skipped."""
+    """Read ``path``; bad lines are reported by number and skipped. A file that cannot be
+    read is a :class:`QuestionSetError`, one without a valid line an :class:`EmptyQuestionSet`."""
     try:
         content = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -108,6 +102,10 @@ def load_questions(path: Path) -> QuestionSet:
         seen[question.id] = number
         questions.append(question)
     if not questions:
-        why = f"{len(invalid)} invalid line(s), first: line {invalid[0][0]}: {invalid[0][1]}" if invalid else "the file is empty"
+        why = (
+            f"{len(invalid)} invalid line(s), first: line {invalid[0][0]}: {invalid[0][1]}"
+            if invalid
+            else "the file is empty"
+        )
         raise EmptyQuestionSet(f"{path}: no valid question ({why})")
     return QuestionSet(questions, invalid)

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
 from evaluation.metrics import READING_BUDGET, ModeResult, Outcome, Returned
 from evaluation.qa import Question
-from service.search.retriever import Filters, Retriever
+from ingest.errors import EvaluationError, ExitCode, RequestRejected
+from ingest.store.format import Manifest
+from service.search.query import Filters, Query
+from service.search.retriever import Retriever
 
 MODES = ("hybrid", "dense", "lexical")
 MAX_DEPTH = 50  # the largest top_k `/ask` accepts
 
 
-class QuestionFailed(Exception):
-    """The service refused this one question (e.g. 422); the run goes on and counts it a miss."""
+class ServiceUnavailable(EvaluationError):
+    """The service asked over HTTP cannot answer at all (unreachable, not ready, no ``/ask``):
+    the run stops. A service that refuses one question (a :class:`RequestRejected`, e.g. 422)
+    does not stop it: that question counts as a miss."""
 
-
-class EvaluationError(Exception):
-    """The run cannot go on (service unreachable, not ready, no `/ask`)."""
+    status = 502
+    code = "service_unavailable"
+    exit_code = ExitCode.FAILED
 
 
 def source_filter(question: Question, per_doc: bool, scope: str | None) -> str | None:
@@ -45,7 +51,8 @@ class InProcess:
     def __call__(self, question: Question, mode: str, k: int, per_doc: bool) -> list[Returned]:
         source = source_filter(question, per_doc, self.scope)
         filters = Filters(source=source) if source else None
-        hits = self.retriever.run(question.question, k, mode, filters)  # type: ignore[arg-type]
+        query = Query.build(question.question, settings=self.retriever.settings, top_k=k, mode=mode, filters=filters)
+        hits = self.retriever.search(query)
         return [
             Returned(h.passage.id, h.citation.source, h.passage.text, h.citation.section, h.citation.page_start)
             for h in hits
@@ -66,7 +73,7 @@ class OverHttp:
             response = self.client.get("/documents")
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise EvaluationError(f"cannot reach {self.url}/documents: {type(exc).__name__}: {exc}") from exc
+            raise ServiceUnavailable(f"cannot reach {self.url}/documents: {type(exc).__name__}: {exc}") from exc
         return [d["source"] for d in response.json()]
 
     def __call__(self, question: Question, mode: str, k: int, per_doc: bool) -> list[Returned]:
@@ -77,11 +84,11 @@ class OverHttp:
         try:
             response = self.client.post("/ask", json=body)
         except httpx.HTTPError as exc:
-            raise EvaluationError(f"cannot reach {self.url}/ask: {type(exc).__name__}: {exc}") from exc
+            raise ServiceUnavailable(f"cannot reach {self.url}/ask: {type(exc).__name__}: {exc}") from exc
         if response.status_code in (404, 405, 503):
-            raise EvaluationError(f"{self.url}/ask answered {response.status_code}: {_message(response)}")
+            raise ServiceUnavailable(f"{self.url}/ask answered {response.status_code}: {_message(response)}")
         if response.status_code != 200:
-            raise QuestionFailed(f"HTTP {response.status_code}: {_message(response)}")
+            raise RequestRejected(f"HTTP {response.status_code}: {_message(response)}", status=response.status_code)
         payload = response.json()
         self.index_version = payload.get("index_version", self.index_version)
         return [
@@ -97,6 +104,8 @@ def _message(response: httpx.Response) -> str:
         return response.text[:300]
 
 
+# (question, mode, top_k, per_doc) -> the passages returned; raises RequestRejected for a
+# question refused (a miss), ServiceUnavailable when nothing can be asked (the run stops).
 Asker = Callable[[Question, str, int, bool], list[Returned]]
 
 
@@ -122,18 +131,21 @@ Progress = Callable[[str, int, int], None]
 
 def ask_one(ask: Asker, question: Question, mode: str, depth: int, per_doc: bool) -> Outcome:
     """One timed question; when the answer holds less than the reading budget although more
-    passages exist, an untimed deeper ask tops up the list read for recall@2000c."""
+    passages exist, an untimed deeper ask tops up the list read for recall@2000c.
+
+    A question the service refuses (:class:`RequestRejected`: over HTTP a 4xx such as 422)
+    is a miss with its reason, and the run goes on."""
     started = time.perf_counter()
     try:
         returned = ask(question, mode, depth, per_doc)
-    except QuestionFailed as exc:
+    except RequestRejected as exc:
         return Outcome(question, [], (time.perf_counter() - started) * 1000, error=str(exc))
     latency = (time.perf_counter() - started) * 1000
     reading = None
     if len(returned) == depth < MAX_DEPTH and sum(len(p.text) for p in returned) < READING_BUDGET:
         try:
             deeper = ask(question, mode, MAX_DEPTH, per_doc)
-        except QuestionFailed:
+        except RequestRejected:
             deeper = []
         shown = {p.id for p in returned}
         reading = returned + [p for p in deeper if p.id not in shown]
@@ -156,10 +168,8 @@ def evaluate(
     notify = progress or (lambda mode, done, total: None)
     results = []
     for mode in modes:
-        try:
+        with contextlib.suppress(RequestRejected):
             ask(questions[0], mode, depth, per_doc)
-        except QuestionFailed:
-            pass
         outcomes = []
         for done, question in enumerate(questions):
             notify(mode, done, len(questions))
@@ -169,12 +179,12 @@ def evaluate(
     return results
 
 
-def recorded_settings(manifest: dict, settings) -> dict:
+def recorded_settings(manifest: Manifest, settings) -> dict:
     """What an in-process run answered with: model, passages, fusion settings."""
-    chunking = manifest["chunking"]
+    chunking = manifest.chunking
     return {
-        "model": manifest["model"]["name"],
-        "passages (tokens/overlap)": f"{chunking['max_tokens']}/{chunking['overlap']}",
+        "model": manifest.model.name,
+        "passages (tokens/overlap)": f"{chunking.max_tokens}/{chunking.overlap}",
         "fusion_alpha": settings.fusion_alpha,
         "candidates": settings.candidates,
         "article_boost": settings.article_boost,
@@ -195,7 +205,7 @@ class EvalRun:
     settings: dict = field(default_factory=dict)  # retrieval settings, for the record
     scope: str | None = None  # the source filter of every question (without per_doc)
     missing_docs: list[str] = field(default_factory=list)  # gold documents the index does not hold
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def questions(self) -> int:

@@ -3,23 +3,25 @@ once per session with the session ``embedder`` (``tests/conftest.py``), 24-token
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
+import typer
+from click.testing import Result
 from eval_corpus import write_corpus, write_questions
+from fastapi.testclient import TestClient
+from service_support import clean_settings  # tests/service/service_support.py
+from typer.testing import CliRunner
+
+from evaluation.cli import eval_command
+from evaluation.sweep import QueryCache
 from ingest.embedder import Embedder
 from ingest.pipeline import ingest
 from ingest.settings import Settings
-from fastapi.testclient import TestClient
-
-from service.http.app import create_app
-from evaluation.sweep import QueryCache
-from service.search.retriever import Retriever
 from service.search.engine import Engine
-from service_support import clean_settings  # tests/service/service_support.py
+from service.search.retriever import Retriever
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def tiny_engine(tiny: TinyIndex, query_cache: QueryCache) -> Engine:
 @pytest.fixture(scope="session")
 def tiny_client(tiny: TinyIndex, tiny_engine: Engine) -> Iterator[TestClient]:
     """The real app over the tiny index, sharing the engine (and its model) of the tests."""
+    from service.http.app import create_app  # the real service, only for the runs over HTTP
+
     with TestClient(create_app(tiny.settings, tiny_engine)) as client:
         yield client
 
@@ -82,3 +86,14 @@ def shared_model(monkeypatch: pytest.MonkeyPatch, query_cache: QueryCache) -> Qu
     monkeypatch.setattr(Engine, "_embedder", lambda self, model: query_cache)
     monkeypatch.setattr("evaluation.sweep.Embedder", lambda *args, **kwargs: query_cache)
     return query_cache
+
+
+@pytest.fixture
+def eval_cli() -> Callable[..., Result]:
+    """``clausewise eval ARGS…`` through the command itself, as the main CLI registers it
+    (``service/cli.py``), without the rest of that CLI."""
+    app = typer.Typer()
+    app.callback()(lambda: None)  # a group, so that the command is called by its name
+    app.command("eval")(eval_command)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["eval", *args])

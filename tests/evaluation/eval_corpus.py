@@ -44,11 +44,31 @@ DOCS = {
 }
 
 QUESTIONS = [
-    {"id": "q1", "question": "Where does the quokka colony nest?", "doc": "alpha.txt", "answers": ["beside the eastern pier"]},
-    {"id": "q2", "question": "What is the zebra lantern schedule?", "doc": "alpha.txt", "answers": ["at nine in the evening"]},
+    {
+        "id": "q1",
+        "question": "Where does the quokka colony nest?",
+        "doc": "alpha.txt",
+        "answers": ["beside the eastern pier"],
+    },
+    {
+        "id": "q2",
+        "question": "What is the zebra lantern schedule?",
+        "doc": "alpha.txt",
+        "answers": ["at nine in the evening"],
+    },
     {"id": "q3", "question": "Which colour is the gondola ribbon?", "doc": "alpha.txt", "answers": ["crimson"]},
-    {"id": "q4", "question": "What does the warden keep in the ledger?", "doc": "alpha.txt", "answers": ["the weight of each crate"]},
-    {"id": "q5", "question": "Ocelot, tapir or gibbon sightings?", "doc": "alpha.txt", "answers": ["near the north jetty"]},
+    {
+        "id": "q4",
+        "question": "What does the warden keep in the ledger?",
+        "doc": "alpha.txt",
+        "answers": ["the weight of each crate"],
+    },
+    {
+        "id": "q5",
+        "question": "Ocelot, tapir or gibbon sightings?",
+        "doc": "alpha.txt",
+        "answers": ["near the north jetty"],
+    },
 ]
 
 

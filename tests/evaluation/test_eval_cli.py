@@ -11,16 +11,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from typer.testing import CliRunner
-
-from service.http.app import create_app
-from service.cli import app
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, ["eval", *args])
 
 
 def _metrics(path: Path) -> dict:
@@ -31,21 +21,34 @@ def _metrics(path: Path) -> dict:
     }
 
 
-def test_eval_prints_the_table_reports_bad_lines_and_writes_the_reports(tiny, qa_file: Path, shared_model, tmp_path: Path) -> None:
-    result = invoke(str(qa_file), "--index", str(tiny.index_dir), "--mode", "lexical", "--k", "1,3", "--out", "out")
+def test_eval_prints_the_table_reports_bad_lines_and_writes_the_reports(
+    eval_cli, tiny, qa_file: Path, shared_model, tmp_path: Path
+) -> None:
+    result = eval_cli(str(qa_file), "--index", str(tiny.index_dir), "--mode", "lexical", "--k", "1,3", "--out", "out")
     assert result.exit_code == 0, result.output
     assert f"{qa_file}:3: skipped: not JSON" in result.stderr
     assert f"{qa_file}:6: skipped: missing 'answers'" in result.stderr
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in result.stdout.splitlines() if line.startswith("│")}
-    assert (rows["recall@1"], rows["recall@3"], rows["recall@10"], rows["MRR@10"]) == ("0.200", "0.600", "0.600", "0.367")
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    }
+    assert (rows["recall@1"], rows["recall@3"], rows["recall@10"], rows["MRR@10"]) == (
+        "0.200",
+        "0.600",
+        "0.600",
+        "0.367",
+    )
     assert (rows["doc recall@1"], rows["recall@2000c"]) == ("0.400", "0.600")
     for name in ("results.json", "report.html", "report.md", "recall-curve.svg"):
         assert (tmp_path / "out" / name).is_file(), name
     assert "report.html" in result.stderr
 
 
-def test_the_default_report_folder_is_named_after_the_question_set(tiny, qa_file: Path, shared_model, tmp_path: Path) -> None:
-    result = invoke(str(qa_file), "--index", str(tiny.index_dir), "--mode", "lexical", "--per-doc", "-q")
+def test_the_default_report_folder_is_named_after_the_question_set(
+    eval_cli, tiny, qa_file: Path, shared_model, tmp_path: Path
+) -> None:
+    result = eval_cli(str(qa_file), "--index", str(tiny.index_dir), "--mode", "lexical", "--per-doc", "-q")
     assert result.exit_code == 0, result.output
     assert _metrics(tmp_path / "eval-report" / "qa" / "results.json")["lexical"]["recall@1"] == pytest.approx(0.6)
 
@@ -53,6 +56,8 @@ def test_the_default_report_folder_is_named_after_the_question_set(tiny, qa_file
 @pytest.fixture
 def served(tiny, tiny_engine) -> Iterator[str]:
     """The app over the tiny index, served by uvicorn on a free loopback port."""
+    from service.http.app import create_app  # the real service, only for the runs over HTTP
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -70,10 +75,12 @@ def served(tiny, tiny_engine) -> Iterator[str]:
     thread.join(10)
 
 
-def test_url_mode_gives_the_numbers_of_the_in_process_run(tiny, qa_file: Path, served: str, shared_model, tmp_path: Path) -> None:
+def test_url_mode_gives_the_numbers_of_the_in_process_run(
+    eval_cli, tiny, qa_file: Path, served: str, shared_model, tmp_path: Path
+) -> None:
     common = [str(qa_file), "--mode", "lexical,hybrid,dense", "-q"]
-    local = invoke(*common, "--index", str(tiny.index_dir), "--out", "local")
-    remote = invoke(*common, "--url", served, "--out", "remote")
+    local = eval_cli(*common, "--index", str(tiny.index_dir), "--out", "local")
+    remote = eval_cli(*common, "--url", served, "--out", "remote")
     assert local.exit_code == 0, local.output
     assert remote.exit_code == 0, remote.output
     assert _metrics(tmp_path / "remote" / "results.json") == _metrics(tmp_path / "local" / "results.json")
@@ -81,27 +88,27 @@ def test_url_mode_gives_the_numbers_of_the_in_process_run(tiny, qa_file: Path, s
     assert data["target"] == served and data["index_version"] == tiny.version
 
 
-def test_an_unreachable_service_is_a_clear_error(qa_file: Path) -> None:
+def test_an_unreachable_service_is_a_clear_error(eval_cli, qa_file: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
-    result = invoke(str(qa_file), "--url", f"http://127.0.0.1:{port}", "-q")
+    result = eval_cli(str(qa_file), "--url", f"http://127.0.0.1:{port}", "-q")
     assert result.exit_code == 1
     assert "cannot reach" in result.stderr
 
 
-def test_an_empty_question_file_is_a_clear_error(tiny, tmp_path: Path) -> None:
+def test_an_empty_question_file_is_a_clear_error(eval_cli, tiny, tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    result = invoke(str(empty), "--index", str(tiny.index_dir))
+    result = eval_cli(str(empty), "--index", str(tiny.index_dir))
     assert result.exit_code == 2
     assert "no valid question (the file is empty)" in result.stderr
-    missing = invoke(str(tmp_path / "nope.jsonl"), "--index", str(tiny.index_dir))
+    missing = eval_cli(str(tmp_path / "nope.jsonl"), "--index", str(tiny.index_dir))
     assert missing.exit_code == 2 and "no such file" in missing.stderr
 
 
-def test_a_missing_index_is_a_clear_error(qa_file: Path, tmp_path: Path) -> None:
-    result = invoke(str(qa_file), "--index", str(tmp_path / "no-index"))
+def test_a_missing_index_is_a_clear_error(eval_cli, qa_file: Path, tmp_path: Path) -> None:
+    result = eval_cli(str(qa_file), "--index", str(tmp_path / "no-index"))
     assert result.exit_code == 2
     assert "no index in" in result.stderr and "clausewise ingest" in result.stderr
     assert not (tmp_path / "eval-report").exists()
@@ -119,14 +126,14 @@ def test_a_missing_index_is_a_clear_error(qa_file: Path, tmp_path: Path) -> None
         (["--sweep", "--grid-alpha", "1.5"], "[0, 1]"),
     ],
 )
-def test_bad_options_are_refused(qa_file: Path, args: list[str], message: str) -> None:
-    result = invoke(str(qa_file), *args)
+def test_bad_options_are_refused(eval_cli, qa_file: Path, args: list[str], message: str) -> None:
+    result = eval_cli(str(qa_file), *args)
     assert result.exit_code == 2
     assert message in " ".join(result.output.split()), result.output
 
 
-def test_per_doc_needs_documents(tmp_path: Path) -> None:
+def test_per_doc_needs_documents(eval_cli, tmp_path: Path) -> None:
     path = tmp_path / "nodoc.jsonl"
     path.write_text(json.dumps({"id": "a", "question": "Q?", "answers": ["x"]}) + "\n")
-    result = invoke(str(path), "--per-doc")
+    result = eval_cli(str(path), "--per-doc")
     assert result.exit_code == 2 and "--per-doc needs a 'doc'" in result.stderr

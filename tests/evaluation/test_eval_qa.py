@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from eval_corpus import QUESTIONS
-from evaluation.qa import EmptyQuestionSet, QuestionSetError, load_questions
+
+from evaluation.qa import load_questions
+from ingest.errors import EmptyQuestionSet, EvaluationError, ExitCode, QuestionSetError
 
 
 def test_valid_lines_load_and_invalid_ones_are_reported_by_line_number(qa_file: Path) -> None:
@@ -19,7 +20,11 @@ def test_valid_lines_load_and_invalid_ones_are_reported_by_line_number(qa_file: 
     assert "answers" in loaded.invalid[1][1]
     q1 = loaded.questions[0]
     assert (q1.question, q1.doc, q1.answers, q1.evidence, q1.line) == (
-        QUESTIONS[0]["question"], "alpha.txt", ["beside the eastern pier"], [], 1
+        QUESTIONS[0]["question"],
+        "alpha.txt",
+        ["beside the eastern pier"],
+        [],
+        1,
     )
 
 
@@ -32,7 +37,14 @@ def _write(tmp_path: Path, *items) -> Path:
 def test_fields_and_their_errors(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        {"id": 7, "question": " Q? ", "answers": "one answer", "evidence": ["ev"], "alt_docs": "b.pdf", "type": "far_vocab"},
+        {
+            "id": 7,
+            "question": " Q? ",
+            "answers": "one answer",
+            "evidence": ["ev"],
+            "alt_docs": "b.pdf",
+            "type": "far_vocab",
+        },
         {"id": "a", "question": "", "answers": ["x"]},
         {"id": "b", "question": "Q?", "answers": []},
         {"id": "c", "question": "Q?", "answers": ["--"]},
@@ -45,7 +57,13 @@ def test_fields_and_their_errors(tmp_path: Path) -> None:
     loaded = load_questions(path)
     first, no_id = loaded.questions
     assert (first.id, first.question, first.answers, first.doc, first.evidence, first.alt_docs, first.type) == (
-        "7", "Q?", ["one answer"], None, ["ev"], ["b.pdf"], "far_vocab"
+        "7",
+        "Q?",
+        ["one answer"],
+        None,
+        ["ev"],
+        ["b.pdf"],
+        "far_vocab",
     )
     assert no_id.id == "line9"
     assert [line for line, _ in loaded.invalid] == [2, 3, 4, 5, 6, 7, 8]
@@ -64,6 +82,11 @@ def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
 def test_a_file_of_only_invalid_lines_is_an_error_naming_the_first(tmp_path: Path) -> None:
     with pytest.raises(EmptyQuestionSet, match=r"2 invalid line\(s\), first: line 1"):
         load_questions(_write(tmp_path, "{oops", {"question": "no answers"}))
+
+
+def test_question_set_errors_are_evaluation_errors_of_exit_code_2() -> None:
+    assert issubclass(EmptyQuestionSet, QuestionSetError) and issubclass(QuestionSetError, EvaluationError)
+    assert EmptyQuestionSet("x").exit_code == ExitCode.USAGE == 2
 
 
 def test_missing_folder_and_binary_files_are_errors(tmp_path: Path) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from evaluation.metrics import Returned
 from evaluation.qa import Question, load_questions
-from evaluation.runner import EvaluationError, evaluate, in_process, over_http
+from evaluation.runner import ServiceUnavailable, evaluate, in_process, missing_documents, over_http
+from ingest.errors import EvaluationError, ExitCode, RequestRejected
 
 KS = [1, 5, 10]
 
@@ -50,14 +52,22 @@ def test_per_doc_asks_each_question_of_its_own_document(tiny_retriever, qa_file:
 
 def _comparable(results) -> list:
     return [
-        (r.mode, {k: v for k, v in r.metrics.items() if not k.startswith("latency")},
-         [(o.question.id, o.first_hit, o.first_doc_hit, o.budget_hit, [p.id for p in o.returned]) for o in r.outcomes])
+        (
+            r.mode,
+            {k: v for k, v in r.metrics.items() if not k.startswith("latency")},
+            [
+                (o.question.id, o.first_hit, o.first_doc_hit, o.budget_hit, [p.id for p in o.returned])
+                for o in r.outcomes
+            ],
+        )
         for r in results
     ]
 
 
 @pytest.mark.parametrize("per_doc", [False, True])
-def test_over_http_gives_the_same_numbers_as_in_process(tiny_client, tiny_retriever, qa_file: Path, per_doc: bool) -> None:
+def test_over_http_gives_the_same_numbers_as_in_process(
+    tiny_client, tiny_retriever, qa_file: Path, per_doc: bool
+) -> None:
     questions = load_questions(qa_file).questions
     modes = ["hybrid", "dense", "lexical"]
     asker = over_http("http://testserver", client=tiny_client)
@@ -75,9 +85,19 @@ def test_a_refused_question_is_a_miss_and_the_run_goes_on() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if b"too long" in request.content:
             return httpx.Response(422, json={"error": "invalid_request", "message": "question: too long"})
-        return httpx.Response(200, json={"index_version": "v1", "passages": [
-            {"id": "g:1", "text": "a needle", "citation": {"source": "gold.txt", "section": None, "page_start": None}}
-        ]})
+        return httpx.Response(
+            200,
+            json={
+                "index_version": "v1",
+                "passages": [
+                    {
+                        "id": "g:1",
+                        "text": "a needle",
+                        "citation": {"source": "gold.txt", "section": None, "page_start": None},
+                    }
+                ],
+            },
+        )
 
     client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://svc")
     asker = over_http("http://svc", client=client)
@@ -87,11 +107,27 @@ def test_a_refused_question_is_a_miss_and_the_run_goes_on() -> None:
     assert result.metrics["errors"] == 1 and asker.index_version == "v1"
 
 
+def test_a_refused_question_is_a_request_rejected_with_its_status() -> None:
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda r: httpx.Response(422, json={"message": "too long"})),
+        base_url="http://svc",
+    )
+    with pytest.raises(RequestRejected, match="HTTP 422: too long") as caught:
+        over_http("http://svc", client=client)(_question(), "hybrid", 5, False)
+    assert caught.value.status == 422
+
+
+def test_a_service_that_cannot_answer_stops_the_run_with_exit_code_1() -> None:
+    assert issubclass(ServiceUnavailable, EvaluationError)
+    assert ServiceUnavailable("x").exit_code == ExitCode.FAILED == 1
+
+
 @pytest.mark.parametrize("status", [404, 503])
 def test_a_service_that_cannot_answer_stops_the_run(status: int) -> None:
-    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status, json={"message": "no"})),
-                          base_url="http://svc")
-    with pytest.raises(EvaluationError, match=f"answered {status}"):
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda r: httpx.Response(status, json={"message": "no"})), base_url="http://svc"
+    )
+    with pytest.raises(ServiceUnavailable, match=f"answered {status}"):
         evaluate([_question()], over_http("http://svc", client=client), ["hybrid"], [1], per_doc=False)
 
 
@@ -100,7 +136,7 @@ def test_an_unreachable_service_stops_the_run() -> None:
         raise httpx.ConnectError("connection refused")
 
     client = httpx.Client(transport=httpx.MockTransport(refuse), base_url="http://127.0.0.1:9")
-    with pytest.raises(EvaluationError, match="cannot reach"):
+    with pytest.raises(ServiceUnavailable, match="cannot reach"):
         evaluate([_question()], over_http("http://127.0.0.1:9", client=client), ["hybrid"], [1], per_doc=False)
 
 
@@ -122,7 +158,10 @@ def test_short_passages_are_topped_up_for_the_reading_budget() -> None:
 
 def test_a_source_scope_applies_to_every_question(tiny_retriever, tiny_client, qa_file: Path) -> None:
     questions = load_questions(qa_file).questions
-    for asker in (in_process(tiny_retriever, scope="b*.txt"), over_http("http://testserver", client=tiny_client, scope="b*.txt")):
+    for asker in (
+        in_process(tiny_retriever, scope="b*.txt"),
+        over_http("http://testserver", client=tiny_client, scope="b*.txt"),
+    ):
         [result] = evaluate(questions, asker, ["lexical"], KS, per_doc=False)
         returned = {o.question.id: [p.source for p in o.returned] for o in result.outcomes}
         assert returned == {"q1": [], "q2": ["bravo.txt"], "q3": [], "q4": [], "q5": ["bravo.txt"]}
@@ -132,9 +171,6 @@ def test_a_source_scope_applies_to_every_question(tiny_retriever, tiny_client, q
 
 
 def test_gold_documents_missing_from_the_index_are_named() -> None:
-    from evaluation.qa import Question
-    from evaluation.runner import missing_documents
-
     questions = [
         Question(id="a", question="q", answers=["x"], doc="kept.pdf"),
         Question(id="b", question="q", answers=["x"], doc="failed.pdf"),

@@ -8,11 +8,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from service.cli import app
+from evaluation.grid import Grid
 from evaluation.qa import load_questions
-from evaluation.sweep import Grid, SweepError, beyond_noise, run_sweep, write_sweep_reports
+from evaluation.render import write_sweep_reports
+from evaluation.sweep import SweepError, run_sweep
+from ingest.errors import EvaluationError, ExitCode
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -40,14 +41,20 @@ def test_sweep_tries_the_grid_on_copies_and_leaves_the_index_alone(
     before = _snapshot(tiny.index_dir)
     questions = load_questions(qa_file).questions
     grid = Grid(chunks=[(48, 0)], alphas=[0.3], candidates=[], boosts=[])
-    result = run_sweep(tiny.index_dir, str(qa_file), questions, tiny.settings, grid, ["hybrid", "lexical"], [1, 5], False)
+    result = run_sweep(
+        tiny.index_dir, str(qa_file), questions, tiny.settings, grid, ["hybrid", "lexical"], [1, 5], False
+    )
 
     assert _snapshot(tiny.index_dir) == before
     assert list(private_tmp.iterdir()) == []  # the re-chunked copies are deleted
     configs = [(r.config.mode, r.config.chunk_tokens, r.config.fusion_alpha, r.baseline) for r in result.rows]
     assert configs == [
-        ("hybrid", 24, 0.5, True), ("hybrid", 24, 0.3, False), ("lexical", 24, None, True),
-        ("hybrid", 48, 0.5, False), ("hybrid", 48, 0.3, False), ("lexical", 48, None, False),
+        ("hybrid", 24, 0.5, True),
+        ("hybrid", 24, 0.3, False),
+        ("lexical", 24, None, True),
+        ("hybrid", 48, 0.5, False),
+        ("hybrid", 48, 0.3, False),
+        ("lexical", 48, None, False),
     ]
     assert all(r.config.candidates in (100, None) and r.config.article_boost in (0.2, None) for r in result.rows)
     lexical = result.baseline("lexical").result
@@ -69,7 +76,9 @@ def test_sweep_tries_the_grid_on_copies_and_leaves_the_index_alone(
     assert "Winner per metric" in paths["markdown"].read_text()
 
 
-def test_a_grid_value_beyond_the_model_window_is_capped_and_said(tiny, qa_file: Path, shared_model, private_tmp: Path) -> None:
+def test_a_grid_value_beyond_the_model_window_is_capped_and_said(
+    tiny, qa_file: Path, shared_model, private_tmp: Path
+) -> None:
     questions = load_questions(qa_file).questions
     grid = Grid(chunks=[(1000, 0)], alphas=[], candidates=[], boosts=[])
     result = run_sweep(tiny.index_dir, str(qa_file), questions, tiny.settings, grid, ["lexical"], [1], False)
@@ -90,18 +99,17 @@ def test_sweep_needs_the_recorded_corpus(tiny, qa_file: Path, shared_model, priv
     assert list(private_tmp.iterdir()) == []
 
 
-def test_cli_quick_sweep_prints_the_winners_and_the_caveat(tiny, qa_file: Path, shared_model, private_tmp: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["eval", str(qa_file), "--index", str(tiny.index_dir), "--sweep", "--quick", "--mode", "hybrid", "--out", "out"]
+def test_a_sweep_error_is_an_evaluation_error_of_exit_code_2() -> None:
+    assert issubclass(SweepError, EvaluationError) and SweepError("x").exit_code == ExitCode.USAGE == 2
+
+
+def test_cli_quick_sweep_prints_the_winners_and_the_caveat(
+    eval_cli, tiny, qa_file: Path, shared_model, private_tmp: Path, tmp_path: Path
+) -> None:
+    result = eval_cli(
+        str(qa_file), "--index", str(tiny.index_dir), "--sweep", "--quick", "--mode", "hybrid", "--out", "out"
     )
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert "winner per metric" in text and "Overfitting" in text
     assert (tmp_path / "out" / "sweep.html").is_file() and (tmp_path / "out" / "sweep.json").is_file()
-
-
-@pytest.mark.parametrize(
-    "gained, lost, beyond", [(0, 0, False), (3, 1, False), (4, 0, True), (27, 17, False), (54, 32, True), (1, 5, False)]
-)
-def test_a_net_gain_counts_only_beyond_the_sign_test_noise(gained: int, lost: int, beyond: bool) -> None:
-    assert beyond_noise(gained, lost) is beyond
