@@ -25,7 +25,9 @@ BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
     """Run ``cmd``; return wall seconds, the child's peak RSS in MiB, and its stderr."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True
+    )
     stdout, stderr = "", ""
     # wait4 gives this child's own rusage (ru_maxrss in KiB on Linux).
     _, status, usage = os.wait4(proc.pid, 0)
@@ -55,12 +57,29 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(index: Path, workers: int = 1, extra_env: dict | None = None, args: list[str] | None = None) -> Iterator[str]:
+def server(
+    index: Path, workers: int = 1, extra_env: dict | None = None, args: list[str] | None = None
+) -> Iterator[str]:
     """A `clausewise serve` on a free loopback port, stopped on exit."""
     port = free_port()
     proc = subprocess.Popen(
-        [CLAUSEWISE, "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *(args or [])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(extra_env or {})}, start_new_session=True,
+        [
+            CLAUSEWISE,
+            "serve",
+            "--index",
+            str(index),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *(args or []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(extra_env or {})},
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-
 from common import dump_json, md_table, questions, server, write_block
 
 
@@ -47,8 +46,13 @@ async def load(url: str, concurrency: int, duration: float, max_requests: int, m
         elapsed = time.perf_counter() - started
     lat = np.array(latencies)
     return {
-        "concurrency": concurrency, "requests": len(lat), "errors": errors, "seconds": elapsed,
-        "rps": len(lat) / elapsed, "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
+        "concurrency": concurrency,
+        "requests": len(lat),
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": len(lat) / elapsed,
+        "p50": float(np.percentile(lat, 50)),
+        "p95": float(np.percentile(lat, 95)),
         "p99": float(np.percentile(lat, 99)),
     }
 
@@ -63,7 +67,16 @@ def main(index: Path, duration: float = 10.0, levels=(1, 8, 32), workers=(1, 2),
                 results.append(result)
                 print(result, flush=True)
     rows = [
-        [r["workers"], r["concurrency"], r["requests"], r["errors"], f"{r['rps']:.1f}", f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}"]
+        [
+            r["workers"],
+            r["concurrency"],
+            r["requests"],
+            r["errors"],
+            f"{r['rps']:.1f}",
+            f"{r['p50']:.1f}",
+            f"{r['p95']:.1f}",
+            f"{r['p99']:.1f}",
+        ]
         for r in results
     ]
     body = (

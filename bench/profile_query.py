@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import SHARED, md_table, write_block
+
 from ingest.settings import Settings
 from service.search.engine import Engine
 
@@ -19,7 +19,19 @@ def main(index: Path, repeat: int = 3) -> dict:
     snapshot = engine.load()
     retriever, stored = snapshot.retriever, snapshot.index
     qs = [json.loads(line)["question"] for line in (SHARED / "qa" / "treaties-dev.jsonl").read_text().splitlines()]
-    stages: dict[str, list[float]] = {k: [] for k in ("embed query", "FAISS search", "BM25 scores + top", "fusion + article boost", "de-duplicate", "SQLite fetch", "highlight", "whole run()")}
+    stages: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "embed query",
+            "FAISS search",
+            "BM25 scores + top",
+            "fusion + article boost",
+            "de-duplicate",
+            "SQLite fetch",
+            "highlight",
+            "whole run()",
+        )
+    }
     for _ in range(repeat):
         for q in qs:
             t0 = time.perf_counter()
@@ -41,7 +53,9 @@ def main(index: Path, repeat: int = 3) -> dict:
             retriever.run(q, 5, "hybrid")
             t8 = time.perf_counter()
             fusion_only = (t4 - t3) - (t1 - t0) - (t2 - t1) - (t3 - t2)  # rank() repeats embed+search+bm25
-            for name, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, max(fusion_only, 0.0), t5 - t4, t6 - t5, t7 - t6, t8 - t7)):
+            for name, value in zip(
+                stages, (t1 - t0, t2 - t1, t3 - t2, max(fusion_only, 0.0), t5 - t4, t6 - t5, t7 - t6, t8 - t7)
+            ):
                 stages[name].append(value * 1000)
     rows = [[name, f"{np.median(v):.2f}", f"{np.percentile(v, 99):.2f}"] for name, v in stages.items()]
     body = (

@@ -38,7 +38,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CLAUSEWISE, ROOT, SHARED, dump_json, md_table, questions, server, write_block  # noqa: E402
+from common import CLAUSEWISE, ROOT, SHARED, dump_json, md_table, questions, server, write_block
 
 WORK = ROOT / "bench" / "out" / "rebuild"
 PDF_NAME = "quillmere-concordat.pdf"
@@ -81,11 +81,27 @@ def make_pdf(path: Path, pages: int = 50) -> Path:
     """A 50-page policy-like PDF; the fact stands on page ``FACT_PAGE`` only."""
     from fpdf import FPDF
 
-    subjects = ["The ministry", "Each riparian district", "The harbour board", "A licensed carrier", "The audit office",
-                "Every municipality", "The tribunal of appeal", "The registrar"]
+    subjects = [
+        "The ministry",
+        "Each riparian district",
+        "The harbour board",
+        "A licensed carrier",
+        "The audit office",
+        "Every municipality",
+        "The tribunal of appeal",
+        "The registrar",
+    ]
     verbs = ["shall publish", "may review", "must retain", "shall notify", "may suspend", "is required to report on"]
-    objects = ["the tonnage schedules", "the towpath maintenance plans", "the pilotage fees", "the flood reserves",
-               "the lock-keeper rotas", "the dredging contracts", "the cargo manifests", "the bridge tolls"]
+    objects = [
+        "the tonnage schedules",
+        "the towpath maintenance plans",
+        "the pilotage fees",
+        "the flood reserves",
+        "the lock-keeper rotas",
+        "the dredging contracts",
+        "the cargo manifests",
+        "the bridge tolls",
+    ]
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_title("Quillmere Concordat on Inland Navigation")
@@ -97,8 +113,10 @@ def make_pdf(path: Path, pages: int = 50) -> Path:
         lines = [f"Article {page}"]
         for i in range(38):
             k = page * 31 + i * 7
-            lines.append(f"{subjects[k % 8]} {verbs[(k // 8) % 6]} {objects[(k // 3) % 8]} for reach {page}-{i} "
-                         f"within {(k % 90) + 10} days.")
+            lines.append(
+                f"{subjects[k % 8]} {verbs[(k // 8) % 6]} {objects[(k // 3) % 8]} for reach {page}-{i} "
+                f"within {(k % 90) + 10} days."
+            )
         if page == FACT_PAGE:
             lines.insert(5, FACT)
         for i, line in enumerate(lines):
@@ -114,8 +132,13 @@ def percentiles(values: list[float]) -> dict:
     if not values:
         return {"requests": 0, "p50": None, "p95": None, "p99": None, "max": None}
     lat = np.array(values)
-    return {"requests": len(values), "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
-            "p99": float(np.percentile(lat, 99)), "max": float(lat.max())}
+    return {
+        "requests": len(values),
+        "p50": float(np.percentile(lat, 50)),
+        "p95": float(np.percentile(lat, 95)),
+        "p99": float(np.percentile(lat, 99)),
+        "max": float(lat.max()),
+    }
 
 
 class OpenLoop:
@@ -146,7 +169,7 @@ class OpenLoop:
                 await asyncio.sleep(max(0.0, start + i / self.rate - time.perf_counter()))
             await asyncio.gather(*tasks)
 
-    def __enter__(self) -> "OpenLoop":
+    def __enter__(self) -> OpenLoop:
         self._thread.start()
         return self
 
@@ -231,15 +254,21 @@ def run(pages: int, idle_seconds: float, rate: float, budget: float) -> dict:
     deadline = Deadline(budget)
     corpus, index = WORK / "corpus", WORK / "index"
     sync_corpus(SHARED / "corpus", corpus)
-    subprocess.run([CLAUSEWISE, "ingest", str(corpus), "--index", str(index), "-q"], check=True,
-                   capture_output=True, timeout=deadline.left())
+    subprocess.run(
+        [CLAUSEWISE, "ingest", str(corpus), "--index", str(index), "-q"],
+        check=True,
+        capture_output=True,
+        timeout=deadline.left(),
+    )
     key = secrets.token_hex(16)
     qs = questions()
     with tempfile.TemporaryDirectory(prefix="clausewise-bench-") as tmp:
         pdf = make_pdf(Path(tmp) / PDF_NAME, pages).read_bytes()
         env = {"CLAUSEWISE_API_KEYS": key, "CLAUSEWISE_RELOAD_INTERVAL_S": "2"}
-        with server(index, extra_env=env, args=["--corpus", str(corpus)]) as url, \
-                httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http:
+        with (
+            server(index, extra_env=env, args=["--corpus", str(corpus)]) as url,
+            httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http,
+        ):
             base = http.get("/readyz").json()
             for q in qs[:5]:  # warm-up, not measured
                 http.post("/ask", json={"question": q, "top_k": 5})
@@ -264,15 +293,24 @@ def run(pages: int, idle_seconds: float, rate: float, budget: float) -> dict:
 
     return {
         "corpus": {"documents": base["documents"], "passages": base["passages"]},
-        "pdf": {"pages": pages, "bytes": len(pdf), "passages": quiet_job["progress"]["passages_total"],
-                "cited_page": citation["page_start"]},
+        "pdf": {
+            "pages": pages,
+            "bytes": len(pdf),
+            "passages": quiet_job["progress"]["passages_total"],
+            "cited_page": citation["page_start"],
+        },
         "upload_to_first_citing_answer_s": quiet_s,
-        "quiet_job": {"running_s": _ts(quiet_job["finished_at"]) - _ts(quiet_job["started_at"]),
-                      "stage_seconds": quiet_job["progress"]["seconds"]},
+        "quiet_job": {
+            "running_s": _ts(quiet_job["finished_at"]) - _ts(quiet_job["started_at"]),
+            "stage_seconds": quiet_job["progress"]["seconds"],
+        },
         "upload_to_job_succeeded_under_load_s": loaded_s,
         "busy_job": {"running_s": _running(busy_job), "stage_seconds": busy_job["progress"]["seconds"]},
-        "full_job": {"running_s": _running(full_job), "stage_seconds": full_job["progress"]["seconds"],
-                     "passages": full_job["progress"]["passages_total"]},
+        "full_job": {
+            "running_s": _running(full_job),
+            "stage_seconds": full_job["progress"]["seconds"],
+            "passages": full_job["progress"]["passages_total"],
+        },
         "rate_rps": rate,
         "ask_idle_ms": percentiles([lat for _, lat, st in idle.samples if st == 200]),
         "ask_during_upload_rebuild_ms": percentiles(during(busy_job, busy.samples)),
@@ -294,26 +332,41 @@ def report(result: dict) -> str:
         return ", ".join(f"{k} {v:.1f}" for k, v in job["stage_seconds"].items())
 
     def latency(stats: dict) -> str:
-        return f"p50 {ms(stats['p50'])}, p95 {ms(stats['p95'])}, max {ms(stats['max'])} ms; {stats['requests']} requests"
+        return (
+            f"p50 {ms(stats['p50'])}, p95 {ms(stats['p95'])}, max {ms(stats['max'])} ms; {stats['requests']} requests"
+        )
 
     upload, full = result["ask_during_upload_rebuild_ms"], result["ask_during_full_rebuild_ms"]
     rows = [
-        ["new 50-page PDF: upload → first answer citing it (server otherwise idle)",
-         f"**{result['upload_to_first_citing_answer_s']:.1f} s**",
-         f"job {result['quiet_job']['running_s']:.1f} s, by stage (s): {stages(result['quiet_job'])}; "
-         f"{result['pdf']['passages']} passages embedded"],
-        [f"the same under {rate} `/ask` a second (upload → job succeeded)",
-         f"{result['upload_to_job_succeeded_under_load_s']:.1f} s",
-         f"job {result['busy_job']['running_s']:.1f} s, by stage (s): {stages(result['busy_job'])}"],
+        [
+            "new 50-page PDF: upload → first answer citing it (server otherwise idle)",
+            f"**{result['upload_to_first_citing_answer_s']:.1f} s**",
+            f"job {result['quiet_job']['running_s']:.1f} s, by stage (s): {stages(result['quiet_job'])}; "
+            f"{result['pdf']['passages']} passages embedded",
+        ],
+        [
+            f"the same under {rate} `/ask` a second (upload → job succeeded)",
+            f"{result['upload_to_job_succeeded_under_load_s']:.1f} s",
+            f"job {result['busy_job']['running_s']:.1f} s, by stage (s): {stages(result['busy_job'])}",
+        ],
         [f"`/ask` at {rate}/s, idle", f"**p99 {ms(idle['p99'])} ms**", latency(idle)],
         [f"`/ask` at {rate}/s, during the rebuild of that upload", f"p99 {ms(upload['p99'])} ms", latency(upload)],
-        [f"`/ask` at {rate}/s, during a full rebuild ({result['full_job']['passages']} passages, "
-         f"{result['full_job']['running_s']:.0f} s)", f"**p99 {ms(full['p99'])} ms**", latency(full)],
+        [
+            f"`/ask` at {rate}/s, during a full rebuild ({result['full_job']['passages']} passages, "
+            f"{result['full_job']['running_s']:.0f} s)",
+            f"**p99 {ms(full['p99'])} ms**",
+            latency(full),
+        ],
     ]
     for stage, stats in result["ask_during_full_rebuild_by_stage_ms"].items():
         if stats["requests"]:
-            rows.append([f"… of which during stage `{stage}`", f"p99 {ms(stats['p99'])} ms",
-                         f"p50 {ms(stats['p50'])} ms; {stats['requests']} requests"])
+            rows.append(
+                [
+                    f"… of which during stage `{stage}`",
+                    f"p99 {ms(stats['p99'])} ms",
+                    f"p50 {ms(stats['p50'])} ms; {stats['requests']} requests",
+                ]
+            )
     return (
         f"Command: `python bench/rebuild.py` (part of `make bench`). Served index of `shared/corpus` "
         f"({result['corpus']['documents']} documents, {result['corpus']['passages']} passages), one worker; the "

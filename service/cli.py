@@ -1,22 +1,27 @@
-"""The `clausewise` command: ingest, info, serve, ask."""
+"""The `clausewise` command: ingest, info, eval, serve, ask, mcp.
+
+Every command is wrapped by :func:`ingest.console.reports_errors`: a
+:class:`~ingest.errors.ClausewiseError` is one line on stderr and its exit code.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ingest.cli import info_command, ingest_command
-from ingest.embedder import ModelError
-from ingest.settings import get_settings
-from ingest.store.index import IndexIncompatibleError, IndexMissingError
 from evaluation.cli import eval_command
+from ingest.cli import info_command, ingest_command
+from ingest.console import reports_errors
+from ingest.settings import get_settings
+from service.search.engine import Engine
+from service.search.query import Query
+from service.search.serialise import pages_label
 
 app = typer.Typer(
     help="clausewise: cited passages from policy and treaty texts.", no_args_is_help=True, add_completion=False
@@ -24,45 +29,37 @@ app = typer.Typer(
 app.command("ingest")(ingest_command)
 app.command("info")(info_command)
 app.command("eval")(eval_command)
-err = Console(stderr=True, soft_wrap=True)  # one line per error: a path or command to copy stays whole
 
 
 def _check_index(index_dir: Path) -> None:
     """Fail fast, with the fix, before any worker starts (without loading the model twice)."""
-    from ingest.store.index import StoredIndex
+    from ingest.store.reader import StoredIndex
     from service.search.engine import check_model
 
+    stored = StoredIndex.open(index_dir)
     try:
-        stored = StoredIndex.open(index_dir)
-        try:
-            check_model(stored, get_settings())
-        finally:
-            stored.close()
-    except (IndexMissingError, IndexIncompatibleError, ModelError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2)
+        check_model(stored, get_settings())
+    finally:
+        stored.close()
 
 
-def _load_engine(index: Path | None):
-    from service.search.engine import Engine
-
+def _load_engine(index: Path | None) -> Engine:
     settings = get_settings()
     engine = Engine(settings, index or settings.index_dir)
-    try:
-        engine.load()
-    except (IndexMissingError, IndexIncompatibleError, ModelError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2)
+    engine.load()
     return engine
 
 
 @app.command()
+@reports_errors
 def serve(
-    index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
-    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder that uploads go to and rebuilds read.")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes.")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Index folder.")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", help="Corpus folder that uploads go to and rebuilds read.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Serve the HTTP API (POST /ask, /docs for the OpenAPI page)."""
     import uvicorn
@@ -80,39 +77,34 @@ def serve(
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clausewise-metrics-"))
     uvicorn.run(
-        "service.http.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-        workers=workers, log_level="info", access_log=False,
+        "service.http.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
     )
 
 
 @app.command()
+@reports_errors
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Index folder.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=50)] = 5,
     mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
 ) -> None:
     """Print cited passages for a question, without a server."""
-    if mode not in {"hybrid", "dense", "lexical"}:
-        err.print(f"[red]error:[/red] unknown mode {mode!r}: use hybrid, dense or lexical")
-        raise typer.Exit(2)
-    if not question.strip():
-        err.print("[red]error:[/red] the question is empty")
-        raise typer.Exit(2)
-    limit = get_settings().max_question_chars
-    if len(question.strip()) > limit:
-        err.print(f"[red]error:[/red] the question is {len(question.strip())} characters long; the limit is {limit}")
-        raise typer.Exit(2)
-    engine = _load_engine(index)
-    hits = engine.snapshot.retriever.run(question.strip(), top_k, mode)  # type: ignore[arg-type]
+    query = Query.build(question, settings=get_settings(), top_k=top_k, mode=mode)  # checked before the model loads
+    hits = _load_engine(index).snapshot.retriever.search(query)
     out = Console()
     if not hits:
         out.print("No passage found.")
     for hit in hits:
         c = hit.citation
-        pages = "" if c.page_start is None else (
-            f", p. {c.page_start}" if c.page_start == c.page_end else f", pp. {c.page_start}–{c.page_end}"
-        )
+        label = pages_label(c)
+        pages = f", {label}" if label else ""
         out.print(f"[bold][{hit.rank}] {escape(c.title)}[/bold]{escape(pages)}  [dim]{escape(c.source)}[/dim]")
         if c.section:
             out.print(f"    [italic]{escape(c.section)}[/italic]")
@@ -126,7 +118,8 @@ def ask(
 
 
 @app.command("mcp")
-def mcp_command(index: Annotated[Optional[Path], typer.Option("--index", help="Index folder.")] = None) -> None:
+@reports_errors
+def mcp_command(index: Annotated[Path | None, typer.Option("--index", help="Index folder.")] = None) -> None:
     """Serve the MCP tools search_policies and get_passage over stdio, for desktop assistants."""
     from service.http.mcp import run_stdio
 
@@ -138,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,7 +11,9 @@ from fastapi import Depends, Header, HTTPException, Request
 def _check(request: Request, authorization: str | None) -> None:
     keys: list[str] = request.app.state.settings.api_keys
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "missing API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+        )
     given = authorization[7:].strip().encode()
     # Check every key, so the time taken does not reveal which one came close.
     matched = False

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from service.search.engine import Engine, Snapshot
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def get_snapshot(engine: Annotated[Engine, Depends(get_engine)]) -> Snapshot:
-    if not engine.ready:
-        raise HTTPException(503, "the index is still loading")
+    """The loaded snapshot; a 503 (:class:`~ingest.errors.NotReady`) while the index loads."""
     return engine.snapshot
 
 

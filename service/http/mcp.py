@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.responses import JSONResponse
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
@@ -26,13 +25,15 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from ingest.errors import ClausewiseError, NotReady
 from ingest.settings import get_settings
-from ingest.types import Citation
-from service.search import answer as chat
 from service.http.auth import require_read_key
-from service.search.retriever import Filters
 from service.http.schemas import AskFilters
-from service.search.engine import Snapshot
+from service.search import answer as chat
+from service.search.engine import Engine, Snapshot
+from service.search.query import Mode, Query
+from service.search.serialise import PassageContext, PassageDetail, citation_label, passage_detail, passage_out
+from service.search.types import Citation
 
 NAME = "clausewise"
 INSTRUCTIONS = (
@@ -43,6 +44,8 @@ INSTRUCTIONS = (
 
 
 # -- what the tools return ----------------------------------------------------------------
+# The REST models (service.search.serialise) with what an assistant needs beside them: each
+# passage's [number] and a ready-made label, the highlight as plain text.
 class CitedPassage(BaseModel):
     number: int = Field(description="The marker [number] of this passage.")
     id: str = Field(description="Passage id, for get_passage.")
@@ -52,6 +55,19 @@ class CitedPassage(BaseModel):
     label: str = Field(description="Title — section — page, ready to cite.")
     citation: Citation
 
+    @classmethod
+    def of(cls, source: chat.Source) -> CitedPassage:
+        out = passage_out(source.hit)
+        return cls(
+            number=source.number,
+            id=out.id,
+            text=out.text,
+            score=out.score,
+            label=citation_label(out.citation),
+            highlight=out.highlight.text if out.highlight else None,
+            citation=out.citation,
+        )
+
 
 class SearchResult(BaseModel):
     question: str
@@ -60,37 +76,52 @@ class SearchResult(BaseModel):
     index_version: str
 
 
-class NeighbourPassage(BaseModel):
-    id: str
-    text: str
+class NeighbourPassage(PassageContext):
     label: str
-    citation: Citation
+
+    @classmethod
+    def of(cls, passage: PassageContext) -> NeighbourPassage:
+        return cls(id=passage.id, text=passage.text, label=citation_label(passage.citation), citation=passage.citation)
 
 
 class PassageResult(NeighbourPassage):
     previous: list[NeighbourPassage] = Field(description="The passages just before, in document order.")
     next: list[NeighbourPassage] = Field(description="The passages just after, in document order.")
 
+    @classmethod
+    def of_detail(cls, detail: PassageDetail) -> PassageResult:
+        return cls(
+            id=detail.id,
+            text=detail.text,
+            label=citation_label(detail.citation),
+            citation=detail.citation,
+            previous=[NeighbourPassage.of(p) for p in detail.previous],
+            next=[NeighbourPassage.of(p) for p in detail.next],
+        )
+
 
 # -- the tools ----------------------------------------------------------------------------
-def search(snapshot: Snapshot, question: str, top_k: int = 5, filters: AskFilters | None = None,
-           mode: str = "hybrid") -> SearchResult:
-    question = question.strip()
-    if not question:
-        raise ToolError("question must not be empty")
-    limit = snapshot.retriever.settings.max_question_chars
-    if len(question) > limit:
-        raise ToolError(f"question is {len(question)} characters long; the limit is {limit}")
-    hits = snapshot.retriever.run(question, top_k, mode, Filters(**filters.model_dump()) if filters else None)  # type: ignore[arg-type]
-    answer = chat.compose_answer(hits)
-    passages = []
-    for source in answer.sources:
-        item = chat.source_json(source)
-        passages.append(CitedPassage(
-            number=item["number"], id=item["id"], text=item["text"], score=item["score"], label=item["label"],
-            highlight=item["highlight"]["text"] if item["highlight"] else None, citation=source.citation,
-        ))
-    return SearchResult(question=question, answer=answer.summary, passages=passages, index_version=snapshot.version)
+@contextlib.contextmanager
+def tool_errors() -> Iterator[None]:
+    """The MCP translator of :class:`~ingest.errors.ClausewiseError`: a tool error whose text is
+    the error's message (anything else the MCP server reports as a crash, without its text)."""
+    try:
+        yield
+    except ClausewiseError as exc:
+        raise ToolError(exc.message) from exc
+
+
+def search(
+    snapshot: Snapshot, question: str, top_k: int = 5, filters: AskFilters | None = None, mode: Mode | str = Mode.HYBRID
+) -> SearchResult:
+    query = Query.build(question, settings=snapshot.retriever.settings, top_k=top_k, mode=mode, filters=filters)
+    answer = chat.compose_answer(snapshot.retriever.search(query))
+    return SearchResult(
+        question=query.question,
+        answer=answer.summary,
+        passages=[CitedPassage.of(source) for source in answer.sources],
+        index_version=snapshot.version,
+    )
 
 
 def search_text(result: SearchResult) -> str:
@@ -108,22 +139,8 @@ def search_text(result: SearchResult) -> str:
 
 
 def passage(snapshot: Snapshot, passage_id: str, context: int = 1) -> PassageResult:
-    index = snapshot.index
-    neighbourhood = index.with_neighbours(passage_id.strip(), context)
-    if neighbourhood is None:
-        raise ToolError(f"no passage with id {passage_id!r}; ids come from search_policies")
-    found, before, after = neighbourhood
-    document = index.documents[found.doc_id]
-
-    def neighbour(p) -> NeighbourPassage:
-        citation = Citation.of(p, document)
-        return NeighbourPassage(id=p.id, text=p.text, label=chat.citation_label(citation), citation=citation)
-
-    citation = Citation.of(found, document)
-    return PassageResult(
-        id=found.id, text=found.text, label=chat.citation_label(citation), citation=citation,
-        previous=[neighbour(p) for p in before], next=[neighbour(p) for p in after],
-    )
+    detail = passage_detail(snapshot.index, passage_id.strip(), context, hint="; ids come from search_policies")
+    return PassageResult.of_detail(detail)
 
 
 def passage_text(result: PassageResult) -> str:
@@ -139,20 +156,27 @@ def passage_text(result: PassageResult) -> str:
 def build_server(get_snapshot: Callable[[], Snapshot]) -> MCPServer:
     """An MCP server whose tools search the snapshot ``get_snapshot()`` returns at each call."""
     server = MCPServer(NAME, title="clausewise", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
-    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+    read_only = ToolAnnotations(
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    )
 
     @server.tool(name="search_policies", title="Search policies and treaties", annotations=read_only)
     def search_policies(
         question: Annotated[str, Field(description="The question, in plain language.")],
         top_k: Annotated[int, Field(ge=1, le=20, description="How many passages to return.")] = 5,
-        filters: Annotated[AskFilters | None, Field(description="Optional: source glob, doc ids, section substring.")] = None,
-        mode: Annotated[Literal["hybrid", "dense", "lexical"], Field(description="Ranking.")] = "hybrid",
+        filters: Annotated[
+            AskFilters | None, Field(description="Optional: source glob, doc ids, section substring.")
+        ] = None,
+        mode: Annotated[Mode, Field(description="Ranking.")] = Mode.HYBRID,
     ) -> Annotated[CallToolResult, SearchResult]:
         """Find the passages of the indexed policy and treaty texts that answer a question, each cited
         with document title, section and page, best first, with the best sentence highlighted."""
-        result = search(get_snapshot(), question, top_k, filters, mode)
-        return CallToolResult(content=[TextContent(type="text", text=search_text(result))],
-                              structured_content=result.model_dump(mode="json"))
+        with tool_errors():
+            result = search(get_snapshot(), question, top_k, filters, mode)
+        return CallToolResult(
+            content=[TextContent(type="text", text=search_text(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
 
     @server.tool(name="get_passage", title="Read a cited passage", annotations=read_only)
     def get_passage(
@@ -160,9 +184,12 @@ def build_server(get_snapshot: Callable[[], Snapshot]) -> MCPServer:
         context: Annotated[int, Field(ge=0, le=10, description="Neighbouring passages on each side.")] = 1,
     ) -> Annotated[CallToolResult, PassageResult]:
         """One passage with its citation and the neighbouring text before and after it."""
-        result = passage(get_snapshot(), passage_id, context)
-        return CallToolResult(content=[TextContent(type="text", text=passage_text(result))],
-                              structured_content=result.model_dump(mode="json"))
+        with tool_errors():
+            result = passage(get_snapshot(), passage_id, context)
+        return CallToolResult(
+            content=[TextContent(type="text", text=passage_text(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
 
     return server
 
@@ -176,17 +203,11 @@ class _Endpoint:
         request = Request(scope, receive)
         app = request.app
         manager = getattr(app.state, "mcp_session_manager", None)
-        try:
-            if manager is None:
-                raise HTTPException(503, "the MCP endpoint is not running yet")
-            require_read_key(request, request.headers.get("authorization"))
-            _check_origin(request, app.state.settings.cors_origins)
-        except HTTPException as exc:
-            names = {401: "unauthorized", 403: "forbidden", 503: "not_ready"}
-            response = JSONResponse({"error": names.get(exc.status_code, "error"), "message": str(exc.detail)},
-                                    status_code=exc.status_code, headers=getattr(exc, "headers", None))
-            await response(scope, receive, send)
-            return
+        if manager is None:
+            raise NotReady("the MCP endpoint is not running yet")
+        # Refusals are raised before any response starts: the app's handler renders them.
+        require_read_key(request, request.headers.get("authorization"))
+        _check_origin(request, app.state.settings.cors_origins)
         await manager.handle_request(scope, receive, send)
 
 
@@ -201,7 +222,7 @@ def _check_origin(request: Request, allowed: list[str]) -> None:
 
 
 router = APIRouter()
-router.add_route("/mcp", _Endpoint(), include_in_schema=False)
+router.add_route("/mcp", _Endpoint(), include_in_schema=False)  # type: ignore[arg-type]  # an ASGI app is a valid Starlette endpoint
 
 
 @contextlib.asynccontextmanager
@@ -209,7 +230,8 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     """Run the MCP session manager for ``app``'s lifetime (a new one per lifespan)."""
     server = build_server(lambda: app.state.engine.snapshot)
     server.streamable_http_app(
-        stateless_http=True, json_response=True,
+        stateless_http=True,
+        json_response=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     manager = server.session_manager
@@ -222,10 +244,10 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
 
 
 # -- stdio ----------------------------------------------------------------------------------
-def run_stdio(index_dir: Path | None, load_engine: Callable[[Path | None], object]) -> None:
+def run_stdio(index_dir: Path | None, load_engine: Callable[[Path | None], Engine]) -> None:
     """Serve the tools over stdin/stdout. Nothing but MCP messages may reach stdout, so
     whatever loading the model prints goes to stderr."""
     with contextlib.redirect_stdout(sys.stderr):
         engine = load_engine(index_dir or get_settings().index_dir)
-    server = build_server(lambda: engine.snapshot)  # type: ignore[attr-defined]
+    server = build_server(lambda: engine.snapshot)
     server.run("stdio")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,8 +20,11 @@ class Metrics:
             "clausewise_requests", "HTTP requests served.", ["endpoint", "method", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "clausewise_request_duration_seconds", "HTTP request latency.", ["endpoint", "method", "status"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "clausewise_request_duration_seconds",
+            "HTTP request latency.",
+            ["endpoint", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
 
     def render(self) -> Response:

@@ -1,54 +1,51 @@
-"""The HTTP contract of `/ask` and the read endpoints (extend, never rename)."""
+"""The HTTP contract of `/ask` and the read endpoints (extend, never rename).
+
+The passage models are the search layer's (:mod:`service.search.serialise`), the filters and
+mode its query contract's (:mod:`service.search.query`); they are re-exported here under the
+names OpenAPI shows.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingest.types import Citation
+from ingest.settings import Settings
+from service.search.query import MAX_TOP_K, Filters, Mode, Query, question_text
+from service.search.serialise import Highlight, PassageContext, PassageDetail, PassageOut
+
+__all__ = [
+    "AskFilters",
+    "AskRequest",
+    "AskResponse",
+    "DocumentOut",
+    "ErrorOut",
+    "Highlight",
+    "PassageContext",
+    "PassageDetail",
+    "PassageOut",
+]
 
 
-class AskFilters(BaseModel):
+class AskFilters(Filters):
     """All optional, combined with AND, applied before ranking."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str | None = Field(None, description="Path relative to the ingested folder, exact or a glob (`treaties/*.pdf`).")
-    doc_id: list[str] | None = Field(None, description="Document ids.")
-    section: str | None = Field(None, description="Case-insensitive substring of the section path.")
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(..., description="The question, in plain language.")
-    top_k: int = Field(5, ge=1, le=50, strict=True)  # "3" or true is a client bug worth a 422
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True)  # "3" or true is a client bug worth a 422
+    mode: Mode = Mode.HYBRID
     filters: AskFilters | None = None
 
     @field_validator("question")
     @classmethod
     def _question_is_sensible(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("question must not be empty or blank")
-        return value  # the length cap is the app's setting, checked by the route
+        return question_text(value)  # the length cap is the app's setting: see query()
 
-
-class Highlight(BaseModel):
-    start: int
-    end: int
-    text: str
-
-
-class PassageOut(BaseModel):
-    id: str
-    rank: int
-    score: float
-    text: str
-    highlight: Highlight | None
-    citation: Citation
+    def query(self, settings: Settings) -> Query:
+        """The validated query; a question over ``settings.max_question_chars`` is a 422."""
+        return Query.build(self.question, settings=settings, top_k=self.top_k, mode=self.mode, filters=self.filters)
 
 
 class AskResponse(BaseModel):
@@ -65,17 +62,6 @@ class DocumentOut(BaseModel):
     kind: str
     pages: int | None
     passage_count: int
-
-
-class PassageContext(BaseModel):
-    id: str
-    text: str
-    citation: Citation
-
-
-class PassageDetail(PassageContext):
-    previous: list[PassageContext]
-    next: list[PassageContext]
 
 
 class ErrorOut(BaseModel):

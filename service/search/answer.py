@@ -17,35 +17,225 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ingest.types import Citation
-from service.search.retriever import Hit
+from service.search.serialise import citation_label, passage_out
+from service.search.types import Citation, Hit
 
 # -- follow-up resolution ---------------------------------------------------------------
 
 # Words that carry no topic of their own: function words and the verbs of asking.
 STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having
-    here how i if in into is just let may me might more most must my no nor not now of off on once only or
-    other our out over own please same say says said shall should so some such tell than that the then there
-    these they this those through to too under until up very was we were what when where which while who whom
-    why will with would yes you your it its itself they them their theirs he him his she her hers
-    this that these those one ones anything something thing things kind else
-    explain describe show give find mean means know want need apply applies provide provides provided regarding
-    concerning treaty treaties convention conventions article articles
-    """.split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "here",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "just",
+        "let",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "must",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "please",
+        "same",
+        "say",
+        "says",
+        "said",
+        "shall",
+        "should",
+        "so",
+        "some",
+        "such",
+        "tell",
+        "than",
+        "that",
+        "the",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "yes",
+        "you",
+        "your",
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "hers",
+        "this",
+        "that",
+        "these",
+        "those",
+        "one",
+        "ones",
+        "anything",
+        "something",
+        "thing",
+        "things",
+        "kind",
+        "else",
+        "explain",
+        "describe",
+        "show",
+        "give",
+        "find",
+        "mean",
+        "means",
+        "know",
+        "want",
+        "need",
+        "apply",
+        "applies",
+        "provide",
+        "provides",
+        "provided",
+        "regarding",
+        "concerning",
+        "treaty",
+        "treaties",
+        "convention",
+        "conventions",
+        "article",
+        "articles",
+    ]
 )
 # A follow-up often opens with one of these.
 CONNECTIVES = (
-    "and", "also", "but", "or", "so", "then", "plus",
-    "what about", "how about", "what of", "as for", "as to", "same for", "what if",
+    "and",
+    "also",
+    "but",
+    "or",
+    "so",
+    "then",
+    "plus",
+    "what about",
+    "how about",
+    "what of",
+    "as for",
+    "as to",
+    "same for",
+    "what if",
 )
 # Pronouns and demonstratives that point back at something said earlier (when no content word
 # of the message comes before them: in "can a refugee be expelled where his life is threatened?"
 # "his" is the refugee).
 ANAPHORA = frozenset(
-    "it its itself they them their theirs this that these those he him his she her such there former latter same".split()
+    [
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "this",
+        "that",
+        "these",
+        "those",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "such",
+        "there",
+        "former",
+        "latter",
+        "same",
+    ]
 )
 MAX_CONTENT_WORDS = 2  # "and stateless persons?" is a follow-up; "right to education of children" is not
 MAX_CONTENT_WORDS_WITH_ANAPHORA = 5  # "does it also cover their family members?" is a follow-up
@@ -116,7 +306,7 @@ def resolve_question(user_messages: Sequence[str], max_chars: int = 2000, use_hi
         else:
             query, followup, reason = followup_query(query, turn), True, why
     if len(query) > max_chars:
-        cut = query[len(query) - max_chars:]
+        cut = query[len(query) - max_chars :]
         query = cut.split(" ", 1)[1] if " " in cut[:40] else cut
     return Resolution(question=turns[-1], query=query, followup=followup, reason=reason)
 
@@ -140,7 +330,6 @@ class Source:
     @property
     def citation(self) -> Citation:
         return self.hit.citation
-
 
 
 @dataclass(frozen=True)
@@ -169,25 +358,6 @@ def md_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def pages_label(citation: Citation) -> str | None:
-    if citation.page_start is None:
-        return None
-    if citation.page_end is None or citation.page_end == citation.page_start:
-        return f"p. {citation.page_start}"
-    return f"pp. {citation.page_start}–{citation.page_end}"
-
-
-def citation_label(citation: Citation) -> str:
-    """"Title — Section — p. 3", leaving out what the document has not got."""
-    parts = [citation.title]
-    if citation.section:
-        parts.append(citation.section)
-    pages = pages_label(citation)
-    if pages:
-        parts.append(pages)
-    return " — ".join(parts)
-
-
 def _lead_sentence(hit: Hit) -> str:
     """The highlighted sentence, or the passage's opening when nothing was highlighted."""
     text = hit.passage.text
@@ -206,7 +376,7 @@ def excerpt(hit: Hit, limit: int = EXCERPT_CHARS) -> str:
     before, marked, after = squash(text[:start]), squash(text[start:end]), squash(text[end:])
     marked = clip(marked, limit)
     room = max(0, limit - len(marked))
-    left = before[-(room // 2):] if room // 2 else ""
+    left = before[-(room // 2) :] if room // 2 else ""
     if len(left) < len(before):
         left = "…" + left.split(" ", 1)[-1] if " " in left else "…"
     right_room = max(0, limit - len(marked) - len(left))
@@ -241,26 +411,15 @@ def compose_answer(hits: Sequence[Hit]) -> Answer:
 
 
 def source_json(source: Source) -> dict:
-    """A cited passage as JSON: the ``citations`` field of a chat completion, the page's chips."""
-    hit = source.hit
-    highlight = None
-    if hit.highlight is not None:
-        start, end = hit.highlight
-        highlight = {"start": start, "end": end, "text": hit.passage.text[start:end]}
-    return {
-        "number": source.number,
-        "id": hit.passage.id,
-        "rank": hit.rank,
-        "score": round(hit.score, 6),
-        "text": hit.passage.text,
-        "highlight": highlight,
-        "label": citation_label(hit.citation),
-        "citation": hit.citation.model_dump(),
-    }
+    """A cited passage as JSON: the ``citations`` field of a chat completion, the page's chips.
+    A passage as ``/ask`` returns it, numbered and labelled."""
+    passage = passage_out(source.hit).model_dump(mode="json")
+    citation = passage.pop("citation")
+    return {"number": source.number, **passage, "label": citation_label(source.citation), "citation": citation}
 
 
 def stream_pieces(text: str, words_per_piece: int = 4) -> Iterable[str]:
     """``text`` cut into small pieces (a few words with their spacing) for a streamed reply."""
     tokens = re.findall(r"\S+\s*|\s+", text)
     for i in range(0, len(tokens), words_per_piece):
-        yield "".join(tokens[i: i + words_per_piece])
+        yield "".join(tokens[i : i + words_per_piece])

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.embedder import Embedder
+from ingest.errors import IndexIncompatibleError, NotReady
 from ingest.settings import Settings
-from ingest.store.index import CURRENT, IndexIncompatibleError, StoredIndex, current_build
+from ingest.store.format import CURRENT
+from ingest.store.reader import StoredIndex, current_build
 from service.search.retriever import Retriever
 
 
@@ -28,7 +30,7 @@ class Snapshot:
 def check_model(index: StoredIndex, settings: Settings) -> None:
     """Queries must be embedded by the model that built the index."""
     wanted = settings.model
-    recorded = index.manifest["model"]["name"]
+    recorded = index.manifest.model.name
     if "model" in settings.model_fields_set and Embedder(wanted).name != recorded:
         raise IndexIncompatibleError(
             f"the index was built with model {recorded!r} but the service is configured for "
@@ -53,9 +55,10 @@ class Engine:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The loaded snapshot; :class:`~ingest.errors.NotReady` (a 503) until :meth:`load` ran."""
         snapshot = self._snapshot
         if snapshot is None:
-            raise RuntimeError("index not loaded yet")
+            raise NotReady("the index is still loading")
         return snapshot
 
     def _embedder(self, model: str) -> Embedder:
@@ -75,7 +78,7 @@ class Engine:
                 import torch  # only now: an index error should not wait for torch to import
 
                 torch.set_num_threads(self.settings.query_threads)
-                retriever = Retriever(index, self._embedder(index.manifest["model"]["name"]), self.settings)
+                retriever = Retriever(index, self._embedder(index.manifest.model.name), self.settings)
                 retriever.warm_up()
             except BaseException:
                 index.close()

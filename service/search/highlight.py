@@ -17,7 +17,7 @@ class Highlighter:
         self.idf = idf
 
     @classmethod
-    def from_document_frequencies(cls, vocab: dict[str, int], df: np.ndarray, n_docs: int) -> "Highlighter":
+    def from_document_frequencies(cls, vocab: dict[str, int], df: np.ndarray, n_docs: int) -> Highlighter:
         idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
         return cls({token: float(idf[i]) for token, i in vocab.items() if i < len(idf)})
 

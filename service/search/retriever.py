@@ -1,53 +1,48 @@
-"""Dense, lexical and hybrid retrieval over one :class:`~ingest.store.index.StoredIndex`."""
+"""Dense, lexical and hybrid retrieval over one :class:`~ingest.store.reader.StoredIndex`."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol
 
 import faiss
 import numpy as np
 
-from ingest.embedder import Embedder
 from ingest.settings import Settings
-from ingest.store.index import StoredIndex
-from ingest.types import Citation, Passage
+from ingest.store.reader import StoredIndex
 from service.search.highlight import Highlighter
+from service.search.query import Filters, Mode, Query
+from service.search.types import Citation, Hit
 
-Mode = Literal["hybrid", "dense", "lexical"]
+__all__ = ["Filters", "Hit", "Mode", "QueryEncoder", "Retriever"]
+
 _ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 _SECTION_ARTICLE = re.compile(r"(?:^|> )Article (\S+?)(?: —|$| >)")
 ARTICLE_DOC_DEPTH = 20  # candidates of each kind whose documents an article reference may lift
 EXACT_FILTERED_LIMIT = 200_000  # below this many matching passages, filtered dense search is exact numpy
 
 
-@dataclass(frozen=True)
-class Filters:
-    source: str | None = None
-    doc_id: list[str] | None = None
-    section: str | None = None
+class QueryEncoder(Protocol):
+    """What the retriever needs of a model: an :class:`~ingest.embedder.Embedder`, or the
+    evaluation's cache of query vectors in front of one."""
 
+    def warm_up(self) -> None: ...
 
-@dataclass
-class Hit:
-    passage: Passage
-    citation: Citation
-    score: float
-    rank: int
-    highlight: tuple[int, int] | None
+    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 def _search_params(index: faiss.Index, rows: np.ndarray) -> faiss.SearchParameters:
     """A FAISS search restricted to ``rows``; IVF and HNSW indexes need their own parameter
     types (a plain SearchParameters is refused by IVF) and keep their configured depth."""
+    # faiss's bundled stubs omit the keyword arguments of SWIG's parameter classes and the
+    # HNSW parameter class itself; the calls are checked by tests/service/test_service_retriever.py.
     selector = faiss.IDSelectorBatch(rows.astype(np.int64))
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
-        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
+        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)  # type: ignore[call-arg]
     if isinstance(index, faiss.IndexHNSW):
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)
-    return faiss.SearchParameters(sel=selector)
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)  # type: ignore[attr-defined]
+    return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
 
 
 def _min_max(scores: np.ndarray) -> np.ndarray:
@@ -70,13 +65,14 @@ def _top(scores: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.n
 class Retriever:
     """Configured in ``__init__``; ``warm_up`` loads the model; ``run`` answers one question."""
 
-    def __init__(self, index: StoredIndex, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, index: StoredIndex, embedder: QueryEncoder, settings: Settings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        retriever = index.lexical.retriever
-        df = np.diff(np.asarray(retriever.scores["indptr"]))
-        self.highlighter = Highlighter.from_document_frequencies(retriever.vocab_dict, df, len(index))
+        lexical = index.lexical
+        self.highlighter = Highlighter.from_document_frequencies(
+            lexical.vocabulary(), lexical.document_frequencies(), len(index)
+        )
         self._article_rows = self._articles()
 
     def warm_up(self) -> None:
@@ -129,12 +125,12 @@ class Retriever:
                 rows.update(int(r) for r in found if (mask is None or mask[r]) and doc_of[r] in documents)
         return rows
 
-    def rank(self, question: str, mode: Mode, mask: np.ndarray | None, n: int) -> list[tuple[int, float]]:
+    def rank(self, question: str, mode: Mode | str, mask: np.ndarray | None, n: int) -> list[tuple[int, float]]:
         """Rows and scores, best first, before de-duplication."""
-        if mode == "dense":
+        if mode == Mode.DENSE:
             rows, scores = self.dense(question, mask, n)
             return list(zip(rows.tolist(), scores.tolist()))
-        if mode == "lexical":
+        if mode == Mode.LEXICAL:
             rows, scores = self.lexical(question, mask, n)
             return list(zip(rows.tolist(), scores.tolist()))
         # A fixed depth, not one that grows with top_k: the min-max normalisation is over
@@ -184,7 +180,15 @@ class Retriever:
                 break
         return kept
 
-    def run(self, question: str, top_k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> list[Hit]:
+    def search(self, query: Query) -> list[Hit]:
+        """The hits for a validated :class:`~service.search.query.Query`: what every surface calls."""
+        return self.run(query.question, query.top_k, query.mode, query.filters)
+
+    def run(
+        self, question: str, top_k: int = 5, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
+    ) -> list[Hit]:
+        """The ``top_k`` best passages for ``question``, highlighted, best first. No check of
+        the question here: surfaces build a :class:`~service.search.query.Query` first."""
         filters = filters or Filters()
         mask = self.index.mask(filters.source, filters.doc_id, filters.section)
         ranked = self.rank(question, mode, mask, max(top_k * 4, 20))

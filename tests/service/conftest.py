@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from service_docs import Corpus, write_corpus
+from service_support import BuiltIndex, build_index, engine_for, make_ask
 
 from ingest.embedder import Embedder
 from service.http.app import create_app
-from service_docs import Corpus, write_corpus
-from service_support import BuiltIndex, build_index, engine_for, make_ask
 
 SEED_CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 

@@ -43,35 +43,54 @@ ARTICLE_9_SENTENCE = (
 )
 CHARTER_PAGES: list[list[str | tuple[str, ...]]] = [
     [
-        ("The States Parties to this Charter, recalling that millions of people are forced from their "
-         "homes every year by conflict and disaster, and resolved to protect them until they can go "
-         "home in safety and dignity, have agreed as follows."),
-        "Chapter I", "General Provisions",
-        "Article 1", "Definitions",
-        ("For the purposes of this Charter, a displaced person means any person compelled to leave "
-         "the place of habitual residence because of armed conflict, disaster or persecution. "
-         "Habitual residence means the dwelling a person occupied for at least six months before "
-         "departure."),
-        "Article 2", "Scope",
-        ("This Charter applies to every State Party and to every authority exercising control over "
-         "territory where displaced persons are found. It does not affect more favourable rights "
-         "granted by national law or by other treaties."),
+        (
+            "The States Parties to this Charter, recalling that millions of people are forced from their "
+            "homes every year by conflict and disaster, and resolved to protect them until they can go "
+            "home in safety and dignity, have agreed as follows."
+        ),
+        "Chapter I",
+        "General Provisions",
+        "Article 1",
+        "Definitions",
+        (
+            "For the purposes of this Charter, a displaced person means any person compelled to leave "
+            "the place of habitual residence because of armed conflict, disaster or persecution. "
+            "Habitual residence means the dwelling a person occupied for at least six months before "
+            "departure."
+        ),
+        "Article 2",
+        "Scope",
+        (
+            "This Charter applies to every State Party and to every authority exercising control over "
+            "territory where displaced persons are found. It does not affect more favourable rights "
+            "granted by national law or by other treaties."
+        ),
     ],
     [
-        "Chapter II", "Movement and Return",
-        "Article 7", "Right of return",
-        (f"{ARTICLE_7_SENTENCE} The State Party shall clear the roads, restore drinking water and "
-         "reopen schools before organising any return. No person shall be compelled to return "
-         "against his or her will, and those who choose to settle elsewhere keep every right under "
-         "this Charter."),
+        "Chapter II",
+        "Movement and Return",
+        "Article 7",
+        "Right of return",
+        (
+            f"{ARTICLE_7_SENTENCE} The State Party shall clear the roads, restore drinking water and "
+            "reopen schools before organising any return. No person shall be compelled to return "
+            "against his or her will, and those who choose to settle elsewhere keep every right under "
+            "this Charter."
+        ),
     ],
     [
-        "Article 8", "Family unity",
-        (f"{ARTICLE_8_SENTENCE} Registration records shall note every family link declared by a "
-         "displaced person, and tracing services shall be free of charge."),
-        "Article 9", "Compensation",
-        (f"{ARTICLE_9_SENTENCE} The tribunal shall publish its scale of awards and decide every "
-         "claim within one year of its filing."),
+        "Article 8",
+        "Family unity",
+        (
+            f"{ARTICLE_8_SENTENCE} Registration records shall note every family link declared by a "
+            "displaced person, and tracing services shall be free of charge."
+        ),
+        "Article 9",
+        "Compensation",
+        (
+            f"{ARTICLE_9_SENTENCE} The tribunal shall publish its scale of awards and decide every "
+            "claim within one year of its filing."
+        ),
     ],
 ]
 
@@ -79,20 +98,25 @@ CHARTER_PAGES: list[list[str | tuple[str, ...]]] = [
 PROTOCOL_SOURCE = "treaties/water-protocol.pdf"
 PROTOCOL_TITLE = "Protocol on Transboundary Water Sharing"
 PROTOCOL_ARTICLE_2_SENTENCE = (
-    "Each riparian State shall notify its neighbours ninety days before opening any new sluice "
-    "on the river Tamsel."
+    "Each riparian State shall notify its neighbours ninety days before opening any new sluice on the river Tamsel."
 )
 PROTOCOL_PAGES: list[list[str | tuple[str, ...]]] = [
     [
-        "Article 1", "Purpose",
-        ("This Protocol sets out how riparian States share the waters of the river basins they have "
-         "in common and how they settle disputes over abstraction."),
-        "Article 2", "Notification",
-        (f"{PROTOCOL_ARTICLE_2_SENTENCE} The notice shall state the expected flow and the dates of "
-         "the works."),
-        "Article 31", "Entry into force",
-        ("This Protocol enters into force on the ninetieth day after the deposit of the fifth "
-         "instrument of ratification with the depositary."),
+        "Article 1",
+        "Purpose",
+        (
+            "This Protocol sets out how riparian States share the waters of the river basins they have "
+            "in common and how they settle disputes over abstraction."
+        ),
+        "Article 2",
+        "Notification",
+        (f"{PROTOCOL_ARTICLE_2_SENTENCE} The notice shall state the expected flow and the dates of the works."),
+        "Article 31",
+        "Entry into force",
+        (
+            "This Protocol enters into force on the ninetieth day after the deposit of the fifth "
+            "instrument of ratification with the depositary."
+        ),
     ],
 ]
 
@@ -134,7 +158,7 @@ queues at a water point should not exceed fifteen minutes.
 
 ## Sanitation
 
-{' '.join(SANITATION_SENTENCES)}
+{" ".join(SANITATION_SENTENCES)}
 
 ## Site Planning
 
@@ -165,17 +189,45 @@ DEPOT_SECTIONS = {
         "Each payment is signed for by the labourer and countersigned by the storekeeper on duty."
     ),
 }
-DEPOT_TEXT = "Depot Operations Notes\n\n" + "\n\n".join(
-    f"{heading}\n\n{body}" for heading, body in DEPOT_SECTIONS.items()
-) + "\n"
+DEPOT_TEXT = (
+    "Depot Operations Notes\n\n"
+    + "\n\n".join(f"{heading}\n\n{body}" for heading, body in DEPOT_SECTIONS.items())
+    + "\n"
+)
 
 # -- bulk: thirty case notes about going home --------------------------------------------------
 CASEBOOK_SOURCE = "archive/return-casebook.txt"
 _PLACES = [
-    "Ashford", "Belmont", "Carrow", "Dunmere", "Elmstead", "Fairhaven", "Glenrock", "Hollins",
-    "Ivybridge", "Juniper", "Kirkwall", "Linford", "Marston", "Newhall", "Oakham", "Pinewood",
-    "Quarry Hill", "Redbrook", "Stanmore", "Thornbury", "Upton", "Valewood", "Westbury", "Yarrow",
-    "Ashcombe", "Brookfield", "Coldwater", "Deepdale", "Eastleigh", "Fenwick",
+    "Ashford",
+    "Belmont",
+    "Carrow",
+    "Dunmere",
+    "Elmstead",
+    "Fairhaven",
+    "Glenrock",
+    "Hollins",
+    "Ivybridge",
+    "Juniper",
+    "Kirkwall",
+    "Linford",
+    "Marston",
+    "Newhall",
+    "Oakham",
+    "Pinewood",
+    "Quarry Hill",
+    "Redbrook",
+    "Stanmore",
+    "Thornbury",
+    "Upton",
+    "Valewood",
+    "Westbury",
+    "Yarrow",
+    "Ashcombe",
+    "Brookfield",
+    "Coldwater",
+    "Deepdale",
+    "Eastleigh",
+    "Fenwick",
 ]
 _EVENTS = ["the floods", "the fighting", "the landslide", "the storm", "the earthquake", "the fire"]
 _NUMBERS = ["One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
@@ -243,6 +295,4 @@ def write_corpus(root: Path) -> Corpus:
     return Corpus(root)
 
 
-ALL_SOURCES = sorted(
-    [CHARTER_SOURCE, PROTOCOL_SOURCE, *FERRY_SOURCES, GUIDE_SOURCE, DEPOT_SOURCE, CASEBOOK_SOURCE]
-)
+ALL_SOURCES = sorted([CHARTER_SOURCE, PROTOCOL_SOURCE, *FERRY_SOURCES, GUIDE_SOURCE, DEPOT_SOURCE, CASEBOOK_SOURCE])

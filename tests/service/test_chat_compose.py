@@ -4,32 +4,62 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.types import Citation, Passage
+from ingest.types import Passage
 from service.search import answer as chat
 from service.search.retriever import Hit
+from service.search.types import Citation
 
 
-def hit(rank: int, text: str, highlight: tuple[int, int] | None, score: float, *, title: str = "Convention",
-        section: str | None = "Article 1", pages: tuple[int | None, int | None] = (1, 1)) -> Hit:
-    passage = Passage(id=f"doc:{rank:04d}", doc_id="doc", ordinal=rank, text=text, char_start=0, char_end=len(text),
-                      page_start=pages[0], page_end=pages[1], section=section, content_hash=str(rank))
-    citation = Citation(doc_id="doc", title=title, source="doc.pdf", page_start=pages[0], page_end=pages[1],
-                        section=section, char_start=0, char_end=len(text))
+def hit(
+    rank: int,
+    text: str,
+    highlight: tuple[int, int] | None,
+    score: float,
+    *,
+    title: str = "Convention",
+    section: str | None = "Article 1",
+    pages: tuple[int | None, int | None] = (1, 1),
+) -> Hit:
+    passage = Passage(
+        id=f"doc:{rank:04d}",
+        doc_id="doc",
+        ordinal=rank,
+        text=text,
+        char_start=0,
+        char_end=len(text),
+        page_start=pages[0],
+        page_end=pages[1],
+        section=section,
+        content_hash=str(rank),
+    )
+    citation = Citation(
+        doc_id="doc",
+        title=title,
+        source="doc.pdf",
+        page_start=pages[0],
+        page_end=pages[1],
+        section=section,
+        char_start=0,
+        char_end=len(text),
+    )
     return Hit(passage=passage, citation=citation, score=score, rank=rank, highlight=highlight)
 
 
-@pytest.mark.parametrize(("message", "followup"), [
-    ("and stateless persons?", True),
-    ("What about children?", True),
-    ("How about the EU Charter?", True),
-    ("Are there exceptions?", True),
-    ("Which article?", True),
-    ("Does it also cover their family members?", True),
-    ("Also, is there an appeal?", True),
-    ("What does Article 33 say?", False),
-    ("Can a refugee be expelled to a country where his life is threatened?", False),
-    ("What does the EU Charter say about protection of personal data?", False),
-])
+@pytest.mark.parametrize(
+    ("message", "followup"),
+    [
+        ("and stateless persons?", True),
+        ("What about children?", True),
+        ("How about the EU Charter?", True),
+        ("Are there exceptions?", True),
+        ("Which article?", True),
+        ("Does it also cover their family members?", True),
+        ("Also, is there an appeal?", True),
+        ("What does Article 33 say?", False),
+        ("Can a refugee be expelled to a country where his life is threatened?", False),
+        ("What does the EU Charter say about protection of personal data?", False),
+    ],
+)
 def test_what_reads_as_a_follow_up(message, followup):
     assert (chat.followup_reason(message) is not None) == followup
 
@@ -43,7 +73,9 @@ def test_a_follow_up_is_searched_with_the_topic_before_it():
     # A chain keeps the opening topic; a standalone question starts afresh; history can be off.
     chain = chat.resolve_question([first, "and stateless persons?", "what about housing?"])
     assert chain.query.startswith(first) and chain.query.endswith("what about housing? housing")
-    fresh = chat.resolve_question([first, "and stateless persons?", "What does Article 33 of the refugee convention say?"])
+    fresh = chat.resolve_question(
+        [first, "and stateless persons?", "What does Article 33 of the refugee convention say?"]
+    )
     assert not fresh.followup and fresh.query == "What does Article 33 of the refugee convention say?"
     alone = chat.resolve_question([first, "and stateless persons?"], use_history=False)
     assert not alone.followup and alone.query == "and stateless persons?"
@@ -62,11 +94,15 @@ def test_the_answer_quotes_the_highlights_with_markers_then_the_sources():
     first = "Preamble text. A refugee shall have free access to the courts. More text."
     second = "Another passage. Stateless persons shall have access to courts too."
     third = "Unrelated passage about *housing* [see annex] <b>."
-    hits = [hit(1, first, (15, 62), 1.0, pages=(3, 4)), hit(2, second, (17, 67), 0.9, section=None, pages=(None, None)),
-            hit(3, third, None, 0.2, title="Charter")]
+    hits = [
+        hit(1, first, (15, 62), 1.0, pages=(3, 4)),
+        hit(2, second, (17, 67), 0.9, section=None, pages=(None, None)),
+        hit(3, third, None, 0.2, title="Charter"),
+    ]
     answer = chat.compose_answer(hits)
-    assert answer.summary == ("A refugee shall have free access to the courts. [1] "
-                              "Stateless persons shall have access to courts too. [2]")
+    assert answer.summary == (
+        "A refugee shall have free access to the courts. [1] Stateless persons shall have access to courts too. [2]"
+    )
     lines = answer.markdown.splitlines()
     assert lines[0] == answer.summary and lines[2] == "**Sources**"
     assert "[1] **Convention — Article 1 — pp. 3–4**  " in lines

@@ -31,25 +31,31 @@ PDF_TITLE = "Convention on the Status of Displaced Persons"
 # (page, lines): chapter and article headings on lines of their own, as a treaty PDF sets them.
 PDF_PAGES = [
     [
-        "Chapter II", "Juridical status",
-        "Article 16", "Access to courts",
+        "Chapter II",
+        "Juridical status",
+        "Article 16",
+        "Access to courts",
         "1. A displaced person shall have free access to the courts of law on the territory of all",
         "Contracting States.",
         "2. A displaced person shall enjoy in the Contracting State in which he has his habitual",
         "residence the same treatment as a national in matters pertaining to access to the courts,",
         "including legal assistance and exemption from security for costs.",
-        "Article 17", "Wage-earning employment",
+        "Article 17",
+        "Wage-earning employment",
         "The Contracting States shall accord to displaced persons lawfully staying in their territory",
         "the most favourable treatment accorded to nationals of a foreign country in the same",
         "circumstances, as regards the right to engage in wage-earning employment.",
     ],
     [
-        "Chapter IV", "Welfare",
-        "Article 21", "Housing",
+        "Chapter IV",
+        "Welfare",
+        "Article 21",
+        "Housing",
         "As regards housing, the Contracting States, in so far as the matter is regulated by laws or",
         "regulations or is subject to the control of public authorities, shall accord to displaced",
         "persons lawfully staying in their territory treatment as favourable as possible.",
-        "Article 22", "Public education",
+        "Article 22",
+        "Public education",
         "The Contracting States shall accord to displaced persons the same treatment as is accorded",
         "to nationals with respect to elementary education, including school fees and scholarships.",
     ],
@@ -204,7 +210,11 @@ def chat_server(tmp_path_factory, embedder) -> Server:
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 [*clausewise_command(), "serve", "--index", str(index_dir), "--host", "127.0.0.1", "--port", str(port)],
-                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=workdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         server = Server(url, index_dir, workdir, process, log, widget_origin, widget_port)
         atexit.register(server.stop)
@@ -229,7 +239,9 @@ def http(server: Server):
 
 
 def completion(http: httpx.Client, *messages: tuple[str, str] | str, **body) -> httpx.Response:
-    turns = [{"role": "user", "content": m} if isinstance(m, str) else {"role": m[0], "content": m[1]} for m in messages]
+    turns = [
+        {"role": "user", "content": m} if isinstance(m, str) else {"role": m[0], "content": m[1]} for m in messages
+    ]
     return http.post("/v1/chat/completions", json={"model": "clausewise", "messages": turns, **body})
 
 
@@ -238,8 +250,12 @@ def test_the_page_and_its_files_are_served(http):
     page = http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="static/app.js"' in page.text and 'href="static/style.css"' in page.text
-    for path, kind in (("/static/app.js", "javascript"), ("/static/style.css", "text/css"),
-                       ("/widget.js", "javascript"), ("/static/widget.js", "javascript")):
+    for path, kind in (
+        ("/static/app.js", "javascript"),
+        ("/static/style.css", "text/css"),
+        ("/widget.js", "javascript"),
+        ("/static/widget.js", "javascript"),
+    ):
         response = http.get(path)
         assert response.status_code == 200 and kind in response.headers["content-type"], path
     assert http.get("/static/secrets.txt").status_code == 404
@@ -276,7 +292,7 @@ def test_a_completion_is_extractive_and_cited(http):
     # Every marker in the reply points at a cited passage.
     numbers = {c["number"] for c in body["citations"]}
     assert numbers == set(range(1, len(body["citations"]) + 1)) and len(numbers) == 3
-    assert set(int(n) for n in re.findall(r"\[(\d+)\]", content)) <= numbers
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", content)} <= numbers
     assert body["usage"]["completion_tokens"] > 0 and body["system_fingerprint"]
 
 
@@ -300,20 +316,33 @@ def test_a_follow_up_uses_the_earlier_question(http):
 
 def test_system_messages_and_content_parts_are_understood(http):
     body = completion(
-        http, ("system", "You are a helpful assistant."),
-        ("user", [{"type": "text", "text": "What is the ultimate objective"}, {"type": "text", "text": "of the climate convention?"}]),
+        http,
+        ("system", "You are a helpful assistant."),
+        (
+            "user",
+            [
+                {"type": "text", "text": "What is the ultimate objective"},
+                {"type": "text", "text": "of the climate convention?"},
+            ],
+        ),
     ).json()
     assert body["citations"][0]["citation"]["source"] == CLIMATE_SOURCE
 
 
 def test_streaming_sends_openai_chunks_and_done(http):
-    with http.stream("POST", "/v1/chat/completions", json={
-        "model": "clausewise", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "What is the ultimate objective of the climate convention?"}],
-    }) as response:
+    with http.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": "clausewise",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "What is the ultimate objective of the climate convention?"}],
+        },
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
+        events = [line[len("data: ") :] for line in response.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -336,16 +365,56 @@ def test_streaming_sends_openai_chunks_and_done(http):
         ({"model": "clausewise", "messages": []}, 400, "messages", "invalid_value"),
         ({"model": "clausewise"}, 400, "messages", "invalid_value"),
         ({"messages": [{"role": "user", "content": "hi"}]}, 400, "model", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "system", "content": "be brief"}]}, 400, "messages", "no_user_message"),
+        (
+            {"model": "clausewise", "messages": [{"role": "system", "content": "be brief"}]},
+            400,
+            "messages",
+            "no_user_message",
+        ),
         ({"model": "clausewise", "messages": [{"role": "user", "content": "   "}]}, 400, "messages", "empty_message"),
-        ({"model": "clausewise", "messages": [{"role": "user", "content": 42}]}, 400, "messages.0.content", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "wizard", "content": "hi"}]}, 400, "messages.0.role", "invalid_value"),
+        (
+            {"model": "clausewise", "messages": [{"role": "user", "content": 42}]},
+            400,
+            "messages.0.content",
+            "invalid_value",
+        ),
+        (
+            {"model": "clausewise", "messages": [{"role": "wizard", "content": "hi"}]},
+            400,
+            "messages.0.role",
+            "invalid_value",
+        ),
         ({"model": "clausewise", "messages": "hi"}, 400, "messages", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "stream": "sometimes"}, 400, "stream", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "top_k": 0}, 400, "top_k", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "top_k": True}, 400, "top_k", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "filters": {"colour": "red"}}, 400, "filters.colour", "invalid_value"),
-        ({"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "n": 3}, 400, "n", "unsupported_value"),
+        (
+            {"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "stream": "sometimes"},
+            400,
+            "stream",
+            "invalid_value",
+        ),
+        (
+            {"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "top_k": 0},
+            400,
+            "top_k",
+            "invalid_value",
+        ),
+        (
+            {"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "top_k": True},
+            400,
+            "top_k",
+            "invalid_value",
+        ),
+        (
+            {"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "filters": {"colour": "red"}},
+            400,
+            "filters.colour",
+            "invalid_value",
+        ),
+        (
+            {"model": "clausewise", "messages": [{"role": "user", "content": "hi"}], "n": 3},
+            400,
+            "n",
+            "unsupported_value",
+        ),
         ([{"model": "clausewise"}], 400, None, "invalid_body"),
     ],
 )
@@ -359,7 +428,9 @@ def test_bad_requests_get_openai_errors(http, body, status, param, code):
 
 
 def test_malformed_json_and_unknown_routes_get_openai_errors_only_under_v1(http):
-    response = http.post("/v1/chat/completions", content=b'{"model": "clausewise",', headers={"Content-Type": "application/json"})
+    response = http.post(
+        "/v1/chat/completions", content=b'{"model": "clausewise",', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
     response = http.get("/v1/nothing-here")
     assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"
@@ -370,10 +441,14 @@ def test_malformed_json_and_unknown_routes_get_openai_errors_only_under_v1(http)
 
 
 def test_cors_lets_the_widget_origin_call_the_api(http, server):
-    preflight = http.options("/v1/chat/completions", headers={
-        "Origin": server.widget_origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,authorization",
-    })
+    preflight = http.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": server.widget_origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == server.widget_origin
     response = http.get("/v1/models", headers={"Origin": server.widget_origin})
@@ -390,8 +465,13 @@ def protected(tmp_path_factory, embedder):
     from ingest.settings import Settings
     from service.http.app import create_app
 
-    settings = Settings(index_dir=shared_index(tmp_path_factory, embedder), api_keys=[API_KEY], protect_reads=True,
-                        reload_interval_s=0, corpus_dir=tmp_path_factory.mktemp("protected-corpus"))
+    settings = Settings(
+        index_dir=shared_index(tmp_path_factory, embedder),
+        api_keys=[API_KEY],
+        protect_reads=True,
+        reload_interval_s=0,
+        corpus_dir=tmp_path_factory.mktemp("protected-corpus"),
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -8,15 +8,20 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
-
 from test_chat_server import (
-    CLIMATE_SOURCE, PDF_SOURCE, STATELESS_SOURCE, chat_server, clausewise_command, hermetic_env, shared_index,
+    CLIMATE_SOURCE,
+    PDF_SOURCE,
+    STATELESS_SOURCE,
+    chat_server,
+    clausewise_command,
+    hermetic_env,
+    shared_index,
 )
 
 mcp = pytest.importorskip("mcp", reason="the mcp package is a dependency: pip install -e .")
-from mcp import ClientSession, StdioServerParameters  # noqa: E402
-from mcp.client.stdio import stdio_client  # noqa: E402
-from mcp.client.streamable_http import streamable_http_client  # noqa: E402
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 TIMEOUT_S = 300  # the stdio server loads the model before it answers
 
@@ -29,7 +34,9 @@ async def exercise(session: ClientSession) -> None:
     assert {"question", "top_k", "filters"} <= set(tools["search_policies"].input_schema["properties"])
     assert tools["search_policies"].output_schema is not None
 
-    result = await session.call_tool("search_policies", {"question": "Do displaced persons have free access to the courts of law?", "top_k": 3})
+    result = await session.call_tool(
+        "search_policies", {"question": "Do displaced persons have free access to the courts of law?", "top_k": 3}
+    )
     assert not result.is_error
     data = result.structured_content
     assert data["passages"][0]["citation"]["source"] == PDF_SOURCE
@@ -37,11 +44,18 @@ async def exercise(session: ClientSession) -> None:
     assert data["passages"][0]["citation"]["page_start"] == 1
     assert "free access" in data["passages"][0]["highlight"] and data["answer"].endswith("[1]")
     text = result.content[0].text
-    assert text.startswith("Answer: ") and "[1] Convention on the Status of Displaced Persons" in text and "p. 1" in text
+    assert (
+        text.startswith("Answer: ") and "[1] Convention on the Status of Displaced Persons" in text and "p. 1" in text
+    )
 
-    filtered = await session.call_tool("search_policies", {
-        "question": "access to the courts", "top_k": 2, "filters": {"source": STATELESS_SOURCE},
-    })
+    filtered = await session.call_tool(
+        "search_policies",
+        {
+            "question": "access to the courts",
+            "top_k": 2,
+            "filters": {"source": STATELESS_SOURCE},
+        },
+    )
     assert {p["citation"]["source"] for p in filtered.structured_content["passages"]} == {STATELESS_SOURCE}
 
     climate = await session.call_tool("search_policies", {"question": "ultimate objective glacier melt"})
@@ -72,8 +86,9 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 def test_mcp_over_stdio(tmp_path_factory, embedder, tmp_path):
     index_dir = shared_index(tmp_path_factory, embedder)
     command, *prefix = clausewise_command()
-    params = StdioServerParameters(command=command, args=[*prefix, "mcp", "--index", str(index_dir)],
-                                   env=hermetic_env(), cwd=str(tmp_path))
+    params = StdioServerParameters(
+        command=command, args=[*prefix, "mcp", "--index", str(index_dir)], env=hermetic_env(), cwd=str(tmp_path)
+    )
 
     async def scenario() -> None:
         with open(tmp_path / "stderr.log", "w") as errlog:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_chat_server import CLIMATE_SOURCE, PDF_SOURCE, PDF_TITLE, STATELESS_SOURCE, chat_server
 
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency: pip install -e '.[test]'")
@@ -37,7 +36,9 @@ def test_a_plain_completion_cites_the_right_document(client):
 
 def test_a_streamed_completion_cites_the_right_document(client):
     stream = client.chat.completions.create(
-        model="clausewise", stream=True, stream_options={"include_usage": True},
+        model="clausewise",
+        stream=True,
+        stream_options={"include_usage": True},
         messages=[{"role": "user", "content": "What is the ultimate objective of the mountain climate convention?"}],
     )
     pieces, finish, usage, citations = [], None, None, None

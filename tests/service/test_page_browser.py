@@ -13,21 +13,31 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from test_chat_server import PDF_SOURCE, PDF_TITLE, STATELESS_SOURCE, chat_server
 
 CHROMIUM = Path(os.environ.get("CLAUSEWISE_TEST_CHROMIUM", "/usr/bin/chromium"))
 # No sandbox as root; and no connection anywhere but the test servers.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-default-apps", "--disable-extensions", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
 ]
 TIMEOUT_MS = 90_000  # answers come from a real model; other test runs may share the cores
 
 if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium and chromium-driver "
-                "(`apt-get install -y chromium chromium-driver`) to run the browser tests", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is a test dependency: pip install -e '.[test]'")
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: install Debian's chromium and chromium-driver "
+        "(`apt-get install -y chromium chromium-driver`) to run the browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is a test dependency: pip install -e '.[test]'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +122,9 @@ def test_ask_see_a_cited_answer_and_open_the_citation(browser, server, shots):
 
 
 def test_readable_on_a_phone(browser, server, shots):
-    ctx, page, errors = _page(browser, viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                              is_mobile=True, has_touch=True)
+    ctx, page, errors = _page(
+        browser, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page.goto(server.url + "/")
     ask(page, "What is the ultimate objective of the mountain climate convention?")
     answer = page.locator(".cw-bot:not(.cw-pending)").last
@@ -137,7 +148,7 @@ def test_readable_on_a_phone(browser, server, shots):
 class _HostPage(http.server.BaseHTTPRequestHandler):
     html = b""
 
-    def do_GET(self):  # noqa: N802 - the stdlib's name
+    def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.end_headers()
@@ -171,7 +182,9 @@ def test_the_widget_embeds_the_chat_on_another_site(browser, server, shots):
         sync_api.expect(page.get_by_role("dialog")).to_contain_text("Article 16")
         page.keyboard.press("Escape")  # closes the passage
         page.keyboard.press("Escape")  # then the panel
-        sync_api.expect(page.get_by_role("button", name="Ask the documents")).to_have_attribute("aria-expanded", "false")
+        sync_api.expect(page.get_by_role("button", name="Ask the documents")).to_have_attribute(
+            "aria-expanded", "false"
+        )
         assert not errors, errors
         ctx.close()
     finally:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-from ingest.settings import get_settings
-from ingest.store.index import IndexIncompatibleError, IndexMissingError
-from service.http.app import create_app
 from service_support import BuiltIndex, assert_json_4xx, clean_settings, engine_for
+
+from ingest.errors import IndexIncompatibleError, IndexMissingError
+from ingest.settings import get_settings
+from service.http.app import create_app
 
 pytestmark = pytest.mark.usefixtures("hermetic")
 

@@ -8,8 +8,6 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-
-from service.http.app import create_app
 from service_docs import (
     ARTICLE_7_SENTENCE,
     ARTICLE_8_SENTENCE,
@@ -28,6 +26,8 @@ from service_docs import (
 )
 from service_support import KESTRELMOOR, assert_json_4xx, build_index, engine_for, make_ask
 
+from service.http.app import create_app
+
 pytestmark = pytest.mark.usefixtures("hermetic")
 
 MODES = ["hybrid", "dense", "lexical"]
@@ -37,12 +37,24 @@ CITATION_KEYS = {"doc_id", "title", "source", "page_start", "page_end", "section
 # Questions whose answers sit in one known sentence of one known document.
 ANSWERS = [
     (KESTRELMOOR, CHARTER_SOURCE, ARTICLE_7_SENTENCE),
-    ("Within how many days must separated children be reunited with their parents?", CHARTER_SOURCE, ARTICLE_8_SENTENCE),
+    (
+        "Within how many days must separated children be reunited with their parents?",
+        CHARTER_SOURCE,
+        ARTICLE_8_SENTENCE,
+    ),
     ("Which tribunal assesses compensation for destroyed homes?", CHARTER_SOURCE, ARTICLE_9_SENTENCE),
     ("How many litres of water per person per day must a settlement provide?", GUIDE_SOURCE, WATER_SENTENCE),
     ("When does the ferry across Lake Orrin depart?", None, FERRY_SENTENCE),
-    ("How often do convoys report their position by radio?", DEPOT_SOURCE, DEPOT_SECTIONS["Radio Protocol"].split(". ")[0]),
-    ("How long before opening a new sluice on the river Tamsel must neighbours be notified?", PROTOCOL_SOURCE, PROTOCOL_ARTICLE_2_SENTENCE),
+    (
+        "How often do convoys report their position by radio?",
+        DEPOT_SOURCE,
+        DEPOT_SECTIONS["Radio Protocol"].split(". ")[0],
+    ),
+    (
+        "How long before opening a new sluice on the river Tamsel must neighbours be notified?",
+        PROTOCOL_SOURCE,
+        PROTOCOL_ARTICLE_2_SENTENCE,
+    ),
 ]
 
 
@@ -81,7 +93,7 @@ def test_best_passage_holds_the_answer_and_highlights_its_sentence(ask, question
     assert sentence in best["text"]
     highlight = best["highlight"]
     assert highlight is not None
-    assert best["text"][highlight["start"]: highlight["end"]] == highlight["text"]
+    assert best["text"][highlight["start"] : highlight["end"]] == highlight["text"]
     assert sentence in highlight["text"]
 
 
@@ -93,7 +105,7 @@ def test_highlights_lie_inside_their_passage(ask, mode) -> None:
             if h is None:
                 continue
             assert 0 <= h["start"] < h["end"] <= len(p["text"])
-            assert p["text"][h["start"]: h["end"]] == h["text"]
+            assert p["text"][h["start"] : h["end"]] == h["text"]
             assert h["text"] == h["text"].strip()  # whole sentences, no dangling whitespace
 
 
@@ -106,9 +118,21 @@ def test_no_highlight_when_the_question_has_no_content_word(ask) -> None:
 def test_citations_point_at_page_and_section(ask, doc_ids) -> None:
     expected = {
         KESTRELMOOR: (ARTICLE_7_SENTENCE, 2, ["Chapter II — Movement and Return", "Article 7 — Right of return"]),
-        "Which family members must be kept together during evacuation?": (ARTICLE_8_SENTENCE, 3, ["Article 8 — Family unity"]),
-        "Who assesses compensation for homes that were destroyed?": (ARTICLE_9_SENTENCE, 3, ["Article 9 — Compensation"]),
-        "Who counts as a displaced person and what is habitual residence?": ("six months before departure", 1, ["Chapter I — General Provisions", "Article 1 — Definitions"]),
+        "Which family members must be kept together during evacuation?": (
+            ARTICLE_8_SENTENCE,
+            3,
+            ["Article 8 — Family unity"],
+        ),
+        "Who assesses compensation for homes that were destroyed?": (
+            ARTICLE_9_SENTENCE,
+            3,
+            ["Article 9 — Compensation"],
+        ),
+        "Who counts as a displaced person and what is habitual residence?": (
+            "six months before departure",
+            1,
+            ["Chapter I — General Provisions", "Article 1 — Definitions"],
+        ),
     }
     for question, (sentence, page, section_parts) in expected.items():
         best = ask(question, filters={"source": CHARTER_SOURCE})["passages"][0]
@@ -201,7 +225,8 @@ def test_filters_combine_with_and(ask, doc_ids) -> None:
     answer = ask("scope and notification", top_k=50, filters={"source": "treaties/*.pdf", "section": "article 2"})
     assert {(p["citation"]["source"], p["citation"]["section"]) for p in answer["passages"]} == both_articles_2
     answer = ask(
-        "scope and notification", top_k=50,
+        "scope and notification",
+        top_k=50,
         filters={"doc_id": [doc_ids[PROTOCOL_SOURCE], doc_ids[GUIDE_SOURCE]], "section": "article 2"},
     )
     assert {(p["citation"]["source"], p["citation"]["section"]) for p in answer["passages"]} == {
@@ -210,7 +235,11 @@ def test_filters_combine_with_and(ask, doc_ids) -> None:
     # Contradictory filters match nothing rather than ignoring one of them.
     assert ask(KESTRELMOOR, filters={"doc_id": [doc_ids[CHARTER_SOURCE]], "source": "sub/*.md"})["passages"] == []
     # An explicit null or empty filter object filters nothing.
-    assert ask(KESTRELMOOR, filters=None)["passages"] == ask(KESTRELMOOR, filters={})["passages"] == ask(KESTRELMOOR)["passages"]
+    assert (
+        ask(KESTRELMOOR, filters=None)["passages"]
+        == ask(KESTRELMOOR, filters={})["passages"]
+        == ask(KESTRELMOOR)["passages"]
+    )
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense"])
@@ -230,7 +259,7 @@ def test_filtering_happens_before_ranking(ask, doc_ids, mode) -> None:
 
 
 def test_lexical_filtering_happens_before_ranking(ask) -> None:
-    """"roads" is in all thirty casebook notes and in one depot section; the casebook fills any
+    """ "roads" is in all thirty casebook notes and in one depot section; the casebook fills any
     unfiltered top 20, and the filtered query still finds the depot's one passage."""
     question = "families travelled home once the roads reopened"
     assert DEPOT_SOURCE not in sources(ask(question, top_k=20, mode="lexical"))
@@ -368,8 +397,16 @@ def test_wrong_method_gets_405_with_a_message(client) -> None:
 
 
 def test_odd_but_valid_questions_are_answered(ask) -> None:
-    for question in ["?", "the of and", "Article", "Article 999 of nothing", "Kestrelmoor " * 150,
-                     "réfugiés — droit au retour ✈", "\u0000 null byte", "SELECT * FROM passages;"]:
+    for question in [
+        "?",
+        "the of and",
+        "Article",
+        "Article 999 of nothing",
+        "Kestrelmoor " * 150,
+        "réfugiés — droit au retour ✈",
+        "\u0000 null byte",
+        "SELECT * FROM passages;",
+    ]:
         answer = ask(question, top_k=3)
         assert len(answer["passages"]) <= 3
         json.dumps(answer)

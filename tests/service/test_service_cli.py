@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from service_docs import ARTICLE_7_SENTENCE, CHARTER_SOURCE, CHARTER_TITLE
+from service_support import KESTRELMOOR, BuiltIndex
 from typer.testing import CliRunner
 
 from service import cli
-from service_docs import ARTICLE_7_SENTENCE, CHARTER_SOURCE, CHARTER_TITLE
-from service_support import KESTRELMOOR, BuiltIndex
 
 pytestmark = pytest.mark.usefixtures("hermetic")
 
@@ -117,7 +117,16 @@ def _damaged_copy(built: BuiltIndex, to: Path, damage: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    "damage", ["other format", "truncated manifest", "manifest without model", "meta.sqlite", "dense.faiss", "vectors.npy", "bm25"]
+    "damage",
+    [
+        "other format",
+        "truncated manifest",
+        "manifest without model",
+        "meta.sqlite",
+        "dense.faiss",
+        "vectors.npy",
+        "bm25",
+    ],
 )
 def test_unusable_index_is_a_clear_error(built: BuiltIndex, tmp_path: Path, damage) -> None:
     index = _damaged_copy(built, tmp_path / "index", damage)
@@ -164,8 +173,16 @@ def test_ask_prints_cited_highlighted_passages(built: BuiltIndex, tmp_path: Path
     """Document, pages, source, section and the highlighted sentence (bold yellow when colour
     is on). Loads the model in the child process: the one slow test of this module."""
     result = clausewise(
-        "ask", KESTRELMOOR, "--index", str(built.index_dir), "--top-k", "1", "--mode", "lexical",
-        cwd=tmp_path, env={"FORCE_COLOR": "1", "COLUMNS": "100", "TERM": "xterm-256color", "NO_COLOR": ""},
+        "ask",
+        KESTRELMOOR,
+        "--index",
+        str(built.index_dir),
+        "--top-k",
+        "1",
+        "--mode",
+        "lexical",
+        cwd=tmp_path,
+        env={"FORCE_COLOR": "1", "COLUMNS": "100", "TERM": "xterm-256color", "NO_COLOR": ""},
     )
     assert result.returncode == 0, result.stderr
     plain = ANSI.sub("", result.stdout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from service_docs import (
     ALL_SOURCES,
     ARTICLE_7_SENTENCE,

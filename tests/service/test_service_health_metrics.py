@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from service_docs import ALL_SOURCES
 
 from ingest.settings import DEFAULT_MODEL
-from service_docs import ALL_SOURCES
 
 pytestmark = pytest.mark.usefixtures("hermetic")
 
@@ -105,7 +105,8 @@ def test_latency_histogram_has_buckets(client) -> None:
     histogram = families["clausewise_request_duration_seconds"]
     assert histogram.type == "histogram"
     buckets = [
-        s for s in histogram.samples
+        s
+        for s in histogram.samples
         if s.name.endswith("_bucket") and s.labels["endpoint"] == "/ask" and s.labels["status"] == "200"
     ]
     assert len(buckets) >= 5 and any(s.labels["le"] == "+Inf" for s in buckets)

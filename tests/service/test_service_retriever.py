@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from ingest.store.lexical import tokenize
-from service.search.retriever import Filters
 from service_docs import (
     ARTICLE_7_SENTENCE,
     CHARTER_SOURCE,
@@ -18,6 +15,9 @@ from service_docs import (
     PROTOCOL_SOURCE,
 )
 from service_support import KESTRELMOOR
+
+from ingest.store.lexical import tokenize
+from service.search.retriever import Filters
 
 pytestmark = pytest.mark.usefixtures("hermetic")
 

@@ -26,7 +26,7 @@ def test_council_question_is_answered_and_highlighted(seed_ask) -> None:
     assert ANSWER in best["text"]
     highlight = best["highlight"]
     assert highlight is not None and ANSWER in highlight["text"]
-    assert best["text"][highlight["start"]: highlight["end"]] == highlight["text"]
+    assert best["text"][highlight["start"] : highlight["end"]] == highlight["text"]
     assert "Council" in highlight["text"]
 
 

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from ingest.types import Citation, Document
+from ingest.errors import NotFound
+from ingest.types import Document
 from service.http.auth import ReadKey
 from service.http.deps import SnapshotDep
-from service.http.schemas import DocumentOut, ErrorOut, PassageContext, PassageDetail
+from service.http.schemas import DocumentOut, ErrorOut, PassageDetail
+from service.search.serialise import passage_detail
 
 router = APIRouter(tags=["documents"], dependencies=[ReadKey])
 
 
 def document_out(document: Document) -> DocumentOut:
     return DocumentOut(
-        doc_id=document.doc_id, title=document.title, source=document.source, kind=document.kind,
-        pages=document.pages, passage_count=document.passage_count,
+        doc_id=document.doc_id,
+        title=document.title,
+        source=document.source,
+        kind=document.kind,
+        pages=document.pages,
+        passage_count=document.passage_count,
     )
 
 
@@ -30,7 +36,7 @@ def list_documents(snapshot: SnapshotDep) -> list[DocumentOut]:
 def get_document(doc_id: str, snapshot: SnapshotDep) -> DocumentOut:
     document = snapshot.index.documents.get(doc_id)
     if document is None:
-        raise HTTPException(404, f"no document with id {doc_id!r}; GET /documents lists them")
+        raise NotFound(f"no document with id {doc_id!r}; GET /documents lists them")
     return document_out(document)
 
 
@@ -40,16 +46,4 @@ def get_passage(
     snapshot: SnapshotDep,
     context: Annotated[int, Query(ge=0, le=10, description="Neighbouring passages on each side.")] = 1,
 ) -> PassageDetail:
-    found = snapshot.index.with_neighbours(passage_id, context)
-    if found is None:
-        raise HTTPException(404, f"no passage with id {passage_id!r}")
-    passage, before, after = found
-    document = snapshot.index.documents[passage.doc_id]
-
-    def ctx(p) -> PassageContext:
-        return PassageContext(id=p.id, text=p.text, citation=Citation.of(p, document))
-
-    return PassageDetail(
-        id=passage.id, text=passage.text, citation=Citation.of(passage, document),
-        previous=[ctx(p) for p in before], next=[ctx(p) for p in after],
-    )
+    return passage_detail(snapshot.index, passage_id, context)

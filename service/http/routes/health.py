@@ -32,8 +32,8 @@ def readyz(engine: EngineDep):
         "index_version": snapshot.version,
         "documents": len(snapshot.index.documents),
         "passages": len(snapshot.index),
-        "model": manifest["model"]["name"],
-        "created_at": manifest["created_at"],
+        "model": manifest.model.name,
+        "created_at": manifest.created_at,
     }
 
 

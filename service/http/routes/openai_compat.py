@@ -3,7 +3,9 @@
 Front ends built for the OpenAI Chat Completions API (the ``openai`` client, Open WebUI,
 LibreChat, ...) point their base URL at ``http://host:port/v1``. The reply is extractive
 (:mod:`service.search.answer`), streamed as Server-Sent Events when ``"stream": true``. Errors under
-``/v1/`` use OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
+``/v1/`` use OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``: the routes raise
+:class:`~ingest.errors.InvalidRequest` with OpenAI's ``param`` and ``code``, and
+:mod:`service.http.errors` renders it.
 """
 
 from __future__ import annotations
@@ -11,107 +13,39 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.search import answer as chat
+from ingest.errors import InvalidRequest
+from ingest.settings import Settings
 from service.http.auth import ReadKey
 from service.http.deps import SnapshotDep
-from service.search.retriever import Filters
+from service.http.errors import invalid_value
 from service.http.schemas import AskFilters
+from service.search import answer as chat
 from service.search.engine import Snapshot
+from service.search.query import Mode, Query
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReadKey])
 
-PREFIX = "/v1/"
 OWNER = "clausewise"
 # Model name -> retrieval mode. Every model searches the one loaded index.
-MODELS: dict[str, str] = {"clausewise": "hybrid", "clausewise-dense": "dense", "clausewise-lexical": "lexical"}
+MODELS: dict[str, Mode] = {
+    "clausewise": Mode.HYBRID,
+    "clausewise-dense": Mode.DENSE,
+    "clausewise-lexical": Mode.LEXICAL,
+}
 DEFAULT_TOP_K = 3
 
 
-# -- errors -----------------------------------------------------------------------------
-class OpenAIError(Exception):
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
-
-    def response(self, headers: dict | None = None) -> JSONResponse:
-        return error_response(self.status, self.message, self.type, self.param, self.code, headers)
-
-
-def error_response(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                   code: str | None = None, headers: dict | None = None) -> JSONResponse:
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-_HTTP_TYPES = {401: ("authentication_error", "invalid_api_key"), 403: ("permission_error", "forbidden"),
-               404: ("invalid_request_error", "not_found"), 405: ("invalid_request_error", "method_not_allowed"),
-               413: ("invalid_request_error", "request_too_large"), 429: ("rate_limit_error", "rate_limited")}
-
-
-def openai_http_error(exc: StarletteHTTPException) -> JSONResponse:
-    if exc.status_code >= 500:
-        type_, code = "server_error", ("not_ready" if exc.status_code == 503 else "server_error")
-    else:
-        type_, code = _HTTP_TYPES.get(exc.status_code, ("invalid_request_error", None))
-    return error_response(exc.status_code, str(exc.detail), type_, None, code, getattr(exc, "headers", None))
-
-
-def _is_openai(request: Request) -> bool:
-    return request.url.path.startswith(PREFIX) or request.url.path == PREFIX.rstrip("/")
-
-
-def scoped(handler: Callable[[Request, Any], Response | Awaitable[Response]]):
-    """Wrap one of the app's exception handlers: requests under ``/v1/`` get OpenAI's error
-    shape, every other path keeps the app's own."""
-
-    async def dispatch(request: Request, exc: Exception) -> Response:
-        if _is_openai(request):
-            if isinstance(exc, StarletteHTTPException):
-                return openai_http_error(exc)
-            if isinstance(exc, OpenAIError):
-                return exc.response()
-            if isinstance(exc, RequestValidationError):  # from a query or path parameter
-                return error_response(400, _validation_message(exc.errors()), param=_first_param(exc.errors()),
-                                      code="invalid_value")
-        result = handler(request, exc)
-        result = await result if isinstance(result, Awaitable) else result
-        if _is_openai(request) and result.status_code >= 500:  # logged by the app's handler
-            return error_response(result.status_code, "internal error; see the server log", "server_error",
-                                  code="internal_error")
-        return result
-
-    return dispatch
-
-
-_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
-
-
-def _loc(error: dict) -> str:
-    """``messages.0.content`` from pydantic's loc, without the tags of union members."""
-    parts = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-    return ".".join(p for p in parts if p.lower() not in _UNION_TAGS and "[" not in p)
-
-
-def _first_param(errors: list[dict]) -> str | None:
-    return _loc(errors[0]) or None if errors else None
-
-
-def _validation_message(errors: list[dict]) -> str:
-    grouped: dict[str, list[str]] = {}
-    for error in errors:
-        grouped.setdefault(_loc(error) or "body", []).append(error.get("msg", "invalid"))
-    return "; ".join(f"{loc}: {', or '.join(msgs)}" for loc, msgs in grouped.items()) or "invalid request"
+def _rejected(message: str, code: str, param: str | None = None, status: int = 400) -> InvalidRequest:
+    """A refused request: OpenAI's ``param`` and ``code`` go into the error body."""
+    return InvalidRequest(message, status=status, param=param, code=code)
 
 
 # -- the request ------------------------------------------------------------------------
@@ -163,21 +97,22 @@ async def _parse(request: Request) -> ChatCompletionRequest:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OpenAIError(400, f"We could not parse the JSON body of your request: {exc}", code="invalid_json")
+        raise _rejected(f"We could not parse the JSON body of your request: {exc}", "invalid_json") from exc
     if not isinstance(data, dict):
-        raise OpenAIError(400, "The request body must be a JSON object.", code="invalid_body")
+        raise _rejected("The request body must be a JSON object.", "invalid_body")
     try:
         body = ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise OpenAIError(400, _validation_message(errors), param=_first_param(errors), code="invalid_value")
+        raise invalid_value(exc.errors(include_url=False)) from exc
     if body.model not in MODELS:
-        raise OpenAIError(
-            404, f"The model `{body.model}` does not exist. Available: {', '.join(MODELS)} (GET /v1/models).",
-            param="model", code="model_not_found",
+        raise _rejected(
+            f"The model `{body.model}` does not exist. Available: {', '.join(MODELS)} (GET /v1/models).",
+            "model_not_found",
+            param="model",
+            status=404,
         )
     if body.n not in (None, 1):
-        raise OpenAIError(400, "Only n=1 is supported.", param="n", code="unsupported_value")
+        raise _rejected("Only n=1 is supported.", "unsupported_value", param="n")
     return body
 
 
@@ -185,18 +120,23 @@ async def _parse(request: Request) -> ChatCompletionRequest:
 def _user_turns(body: ChatCompletionRequest) -> list[str]:
     turns = [m.text().strip() for m in body.messages if m.role == "user"]
     if not turns:
-        raise OpenAIError(400, "messages must contain at least one message with role 'user'.", param="messages",
-                          code="no_user_message")
+        raise _rejected(
+            "messages must contain at least one message with role 'user'.", "no_user_message", param="messages"
+        )
     if not turns[-1]:
-        raise OpenAIError(400, "The last user message is empty.", param="messages", code="empty_message")
+        raise _rejected("The last user message is empty.", "empty_message", param="messages")
     return turns
 
 
-def _answer(body: ChatCompletionRequest, snapshot: Snapshot, max_chars: int) -> tuple[chat.Resolution, chat.Answer]:
-    resolution = chat.resolve_question(_user_turns(body), max_chars=max_chars, use_history=body.history)
-    filters = Filters(**body.filters.model_dump()) if body.filters else None
-    hits = snapshot.retriever.run(resolution.query, body.top_k, MODELS[body.model], filters)  # type: ignore[arg-type]
-    return resolution, chat.compose_answer(hits)
+def _answer(body: ChatCompletionRequest, snapshot: Snapshot, settings: Settings) -> tuple[chat.Resolution, chat.Answer]:
+    """The conversation read as one query (cut to the question length limit), and the reply."""
+    resolution = chat.resolve_question(
+        _user_turns(body), max_chars=settings.max_question_chars, use_history=body.history
+    )
+    query = Query.build(
+        resolution.query, settings=settings, top_k=body.top_k, mode=MODELS[body.model], filters=body.filters
+    )
+    return resolution, chat.compose_answer(snapshot.retriever.search(query))
 
 
 def _usage(body: ChatCompletionRequest, content: str) -> dict:
@@ -228,8 +168,12 @@ def _sse(payload: dict | str) -> str:
 
 def _stream(body: ChatCompletionRequest, head: dict, content: str, extras: dict) -> Iterator[str]:
     def chunk(delta: dict, finish: str | None = None, **more) -> dict:
-        return {**head, "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **more}
+        return {
+            **head,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **more,
+        }
 
     yield _sse(chunk({"role": "assistant", "content": ""}, **extras))
     for piece in chat.stream_pieces(content):
@@ -245,24 +189,32 @@ async def chat_completions(request: Request, snapshot: SnapshotDep) -> Response:
     """Body as OpenAI's Chat Completions (`model`, `messages`, `stream`, ...), plus the optional
     `top_k`, `filters` and `history`. The reply answers the last user message; it carries the
     structured `citations` beside the standard fields."""
-    try:
-        body = await _parse(request)
-        max_chars = request.app.state.settings.max_question_chars
-        resolution, answer = await run_in_threadpool(_answer, body, snapshot, max_chars)
-    except OpenAIError as exc:
-        return exc.response()
-    head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": body.model,
-            "system_fingerprint": snapshot.version}
+    body = await _parse(request)
+    resolution, answer = await run_in_threadpool(_answer, body, snapshot, request.app.state.settings)
+    head = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "created": int(time.time()),
+        "model": body.model,
+        "system_fingerprint": snapshot.version,
+    }
     extras = _extras(resolution, answer, snapshot)
     if body.stream:
         return StreamingResponse(
-            _stream(body, head, answer.markdown, extras), media_type="text/event-stream",
+            _stream(body, head, answer.markdown, extras),
+            media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     completion = {
-        **head, "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.markdown, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
+        **head,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.markdown, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
         "usage": _usage(body, answer.markdown),
         **extras,
     }
@@ -271,8 +223,14 @@ async def chat_completions(request: Request, snapshot: SnapshotDep) -> Response:
 
 def _model(name: str, snapshot: Snapshot) -> dict:
     created = int(snapshot.index.folder.stat().st_mtime)
-    return {"id": name, "object": "model", "created": created, "owned_by": OWNER,
-            "mode": MODELS[name], "index_version": snapshot.version}
+    return {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": OWNER,
+        "mode": MODELS[name],
+        "index_version": snapshot.version,
+    }
 
 
 @router.get("/models", summary="The models: one per retrieval mode over the loaded index")
@@ -283,5 +241,5 @@ def list_models(snapshot: SnapshotDep) -> dict:
 @router.get("/models/{model}", summary="One model")
 def get_model(model: str, snapshot: SnapshotDep) -> Response:
     if model not in MODELS:
-        return error_response(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
+        raise _rejected(f"The model `{model}` does not exist.", "model_not_found", param="model", status=404)
     return JSONResponse(_model(model, snapshot))

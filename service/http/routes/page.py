@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import FileResponse
+
+from ingest.errors import NotFound
 
 router = APIRouter(tags=["page"], include_in_schema=False)
 
@@ -26,9 +28,9 @@ HEADERS = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nos
 
 def _file(name: str) -> FileResponse:
     if name not in FILES:
-        raise HTTPException(404, f"no static file {name!r}")
+        raise NotFound(f"no static file {name!r}")
     headers = dict(HEADERS)
-    if name.endswith(".js") or name.endswith(".css"):
+    if name.endswith((".js", ".css")):
         headers["Access-Control-Allow-Origin"] = "*"  # the widget loads these from other sites
     return FileResponse(STATIC / name, media_type=FILES[name], headers=headers)
 
