@@ -1,0 +1,478 @@
+"""The query encoder of the serving process: an exported sentence-transformers model on
+onnxruntime, with the model's own tokenizer from ``tokenizers`` and pooling in numpy.
+
+This module imports numpy, onnxruntime and tokenizers — never torch, transformers or
+sentence-transformers (``tests/ingest/embedding/test_onnx_encoder.py`` checks it in a fresh
+interpreter). The export that feeds it lives in :mod:`ingest.embedding.onnx_export`, which does
+import torch and is therefore run in a subprocess (:func:`export_in_subprocess`).
+
+Why it is fast (issue 12): one short question costs ~4–6 ms here against ~14 ms for
+``SentenceTransformer.encode``, *provided* the tokenizer does not pad. The bundled model's
+``tokenizer.json`` ships with padding to 128 switched on, which makes every question a
+128-token forward pass (~22 ms: the cause of the old "ONNX is slower" measurement). So:
+
+- one text is tokenised with no padding at all, and batches are padded here, in numpy, to the
+  longest text of the batch (texts sorted by length first, as sentence-transformers does);
+- truncation to the model's ``max_seq_length``, as sentence-transformers truncates;
+- threads are sized on purpose: ``intra_op_num_threads`` from the caller (default 1: the
+  question runs on the calling thread, no pool at all), ``inter_op_num_threads`` 1, sequential
+  execution, and spinning off — an idle onnxruntime pool that spins steals the core FAISS or
+  another request needs (a 17 ms query became 99 ms on 2 cores).
+
+A cache folder written by the exporter holds ``model.onnx``, ``tokenizer.json`` and
+``encoder.json`` (pooling, normalisation, ``max_seq_length``, the model's name, fingerprints of
+its weights and of the exported files, and the verification result). :func:`try_load` refuses a
+cache that is missing, written by another format, unverified, stale (the model's weights or
+configuration changed since) or corrupted (``model.onnx`` or ``tokenizer.json`` changed), and
+says why.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # before tokenizers: no rayon pool
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from ingest.embedding.source import matches, resolve_source, sha256_file
+from ingest.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # of encoder.json; a cache of another format is refused (re-exported)
+META_FILE = "encoder.json"
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MIN_COSINE = 0.9999  # the least agreement with torch a cache may record to be used
+POOLING_MODES = ("mean", "mean_sqrt_len_tokens", "cls", "max", "lasttoken", "weightedmean")
+
+
+def normalise_question(text: str) -> str:
+    """The key of the question cache, and what is embedded: surrounding whitespace dropped and
+    runs of whitespace made one space. The bundled model's WordPiece tokenizer splits on
+    whitespace, so this never changes its embedding; it only makes "a  b\\n" and "a b" one
+    cache entry."""
+    return " ".join(text.split())
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, modes: Sequence[str]) -> np.ndarray:
+    """sentence-transformers' ``Pooling`` in numpy: ``hidden`` (batch, seq, dim) float32,
+    ``mask`` (batch, seq) of 0/1; the modes' vectors concatenated in the order given."""
+    hidden = hidden.astype(np.float32, copy=False)
+    maskf = mask.astype(np.float32)[:, :, None]
+    out = []
+    batch, seq = mask.shape
+    rows = np.arange(batch)
+    for mode in modes:
+        if mode in ("mean", "mean_sqrt_len_tokens"):
+            total = (hidden * maskf).sum(axis=1)
+            count = np.clip(maskf.sum(axis=1), 1e-9, None)
+            out.append(total / (count if mode == "mean" else np.sqrt(count)))
+        elif mode == "cls":  # the first real token (left padding included)
+            out.append(hidden[rows, mask.argmax(axis=1)])
+        elif mode == "max":
+            out.append(np.where(maskf > 0, hidden, -np.inf).max(axis=1))
+        elif mode == "lasttoken":  # the last real token, whichever side the padding is on
+            flipped = mask[:, ::-1]
+            last = seq - 1 - flipped.argmax(axis=1)
+            last = np.where(flipped.max(axis=1) == 0, seq - 1, last)
+            out.append((hidden * maskf)[rows, last])
+        elif mode == "weightedmean":  # position weights from the first real token
+            weights = np.arange(1, seq + 1, dtype=np.float32)[None, :] - mask.argmax(axis=1)[:, None]
+            weighted = maskf[:, :, 0] * weights
+            total = (hidden * weighted[:, :, None]).sum(axis=1)
+            out.append(total / np.clip(weighted.sum(axis=1, keepdims=True), 1e-9, None))
+        else:
+            raise ModelError(f"pooling mode {mode!r} is not supported by the ONNX encoder")
+    return out[0] if len(out) == 1 else np.concatenate(out, axis=1)
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)  # torch.nn.functional.normalize's eps
+
+
+def read_meta(cache_dir: Path | str) -> dict:
+    """``encoder.json`` of a cache folder; :class:`ModelError` if missing or unreadable."""
+    path = Path(cache_dir) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(f"no ONNX export in {cache_dir} ({META_FILE} missing)") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path} is not an encoder description")
+    return meta
+
+
+class OnnxEncoder:
+    """An exported model in ``cache_dir``; constructing one is free, :meth:`warm_up` loads it.
+
+    ``intra_op_threads``: onnxruntime's threads for one call (1: the calling thread only; for
+    ingestion, the cores you give it). ``batch_size``: the default of :meth:`embed`.
+    ``query_cache_size``: how many recent questions :meth:`embed_query` remembers (0: none).
+
+    Thread-safe: several threads may call :meth:`embed_query` / :meth:`embed` at once (one
+    onnxruntime session serves concurrent ``run`` calls; with one intra-op thread each call runs
+    on its caller's thread, so a pool of N request threads uses at most N cores).
+
+    Duck-compatible with ``ingest.embedder.Embedder`` where the serving and ingest paths use it:
+    ``name``, ``dimension``, ``max_seq_length``, ``warm_up``, ``embed_query``,
+    ``embed_passages``, ``token_offsets``.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path | str,
+        *,
+        intra_op_threads: int = 1,
+        batch_size: int = 32,
+        query_cache_size: int = 1024,
+        meta: dict | None = None,
+    ) -> None:
+        if intra_op_threads < 1:
+            raise ValueError("intra_op_threads must be at least 1")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if query_cache_size < 0:
+            raise ValueError("query_cache_size must be 0 or more")
+        self.cache_dir = Path(cache_dir)
+        self.intra_op_threads = intra_op_threads
+        self.batch_size = batch_size
+        self.query_cache_size = query_cache_size
+        self._meta = meta
+        self._session: ort.InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._plain_tokenizer: Tokenizer | None = None
+        self._input_names: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        self._cached_query = functools.lru_cache(maxsize=query_cache_size)(self._query_vector)
+
+    # -- description ---------------------------------------------------------------------
+
+    @property
+    def meta(self) -> dict:
+        if self._meta is None:
+            self._meta = read_meta(self.cache_dir)
+        return self._meta
+
+    @property
+    def name(self) -> str:
+        """The model's name as an index records it (the same as ``Embedder.name``)."""
+        return str(self.meta["model"]["name"])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.meta["dimension"])
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.meta["max_seq_length"])
+
+    @property
+    def pooling_modes(self) -> tuple[str, ...]:
+        return tuple(self.meta["pooling"]["modes"])
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._session is not None else "not loaded"
+        return f"OnnxEncoder({str(self.cache_dir)!r}, model={self.meta['model']['name']!r}, {state})"
+
+    # -- loading -------------------------------------------------------------------------
+
+    def session_options(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: no optimizer chatter on stderr
+        return options
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and the onnxruntime session and run one question through them;
+        :class:`ModelError` if either cannot be loaded."""
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:
+                return
+            meta = self.meta
+            tok_meta = meta["tokenizer"]
+            try:
+                tokenizer = Tokenizer.from_file(str(self.cache_dir / TOKENIZER_FILE))
+                tokenizer.no_padding()  # the shipped tokenizer.json may pad to 128: never here
+                tokenizer.enable_truncation(
+                    max_length=int(meta["max_seq_length"]),
+                    strategy="longest_first",
+                    direction=tok_meta.get("truncation_side", "right"),
+                )
+                session = ort.InferenceSession(
+                    str(self.cache_dir / ONNX_FILE), self.session_options(), providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise ModelError(
+                    f"cannot load the ONNX export in {self.cache_dir} ({type(exc).__name__}: {exc})"
+                ) from exc
+            self._input_names = tuple(i.name for i in session.get_inputs())
+            unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
+            if unknown:
+                raise ModelError(f"the ONNX export in {self.cache_dir} wants inputs {sorted(unknown)}")
+            try:  # the first run pays onnxruntime's one-off costs, and proves the export runs
+                self._run(*self._arrays([tokenizer.encode(self._prompt + "warm up")]), session=session)
+            except Exception as exc:
+                raise ModelError(
+                    f"the ONNX export in {self.cache_dir} does not run ({type(exc).__name__}: {exc})"
+                ) from exc
+            self._tokenizer = tokenizer
+            self._session = session  # last: a set session means ready
+
+    @property
+    def _prompt(self) -> str:
+        return self.meta.get("prompt") or ""
+
+    # -- the model -----------------------------------------------------------------------
+
+    def _arrays(self, encodings: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ids, attention mask and type ids of ``encodings``, padded here to the longest."""
+        if len(encodings) == 1:  # no padding at all
+            enc = encodings[0]
+            return (
+                np.asarray([enc.ids], dtype=np.int64),
+                np.ones((1, len(enc.ids)), dtype=np.int64),
+                np.asarray([enc.type_ids], dtype=np.int64),
+            )
+        tok_meta = self.meta["tokenizer"]
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), int(tok_meta.get("pad_id", 0)), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        left = tok_meta.get("padding_side", "right") == "left"
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            cols = slice(width - n, width) if left else slice(0, n)
+            ids[row, cols] = enc.ids
+            mask[row, cols] = 1
+            types[row, cols] = enc.type_ids
+        return ids, mask, types
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray, session=None) -> np.ndarray:
+        """Pooled, L2-normalised float32 vectors of one batch."""
+        session = session or self._session
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        hidden = session.run(None, {name: feed[name] for name in self._input_names})[0]
+        vectors = pool(hidden, mask, self.pooling_modes)
+        return np.ascontiguousarray(l2_normalise(vectors), dtype=np.float32)
+
+    def _loaded_tokenizer(self) -> Tokenizer:
+        self.warm_up()
+        assert self._tokenizer is not None  # warm_up loaded it or raised
+        return self._tokenizer
+
+    def embed_single(self, text: str) -> np.ndarray:
+        """One text exactly as given (no cache, no padding), shape ``(dimension,)``."""
+        tokenizer = self._loaded_tokenizer()
+        return self._run(*self._arrays([tokenizer.encode(self._prompt + text)]))[0]
+
+    def _query_vector(self, key: str) -> np.ndarray:
+        vector = self.embed_single(key)
+        vector.setflags(write=False)  # shared by every caller of the cache: read-only
+        return vector
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One question, L2-normalised float32 of shape ``(dimension,)``, **read-only** (it is
+        shared through the cache of recent questions; copy it to modify it)."""
+        return self._cached_query(normalise_question(text))
+
+    def query_cache_info(self):
+        return self._cached_query.cache_info()
+
+    def query_cache_clear(self) -> None:
+        self._cached_query.cache_clear()
+
+    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """L2-normalised float32 ``(len(texts), dimension)``, in the order given. Texts are
+        sorted by token length and padded per batch to the batch's longest."""
+        tokenizer = self._loaded_tokenizer()
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        size = batch_size or self.batch_size
+        encodings = tokenizer.encode_batch([self._prompt + t for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            out[rows] = self._run(*self._arrays([encodings[i] for i in rows]))
+        return out
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """``Embedder.embed_passages``' signature (``progress`` is accepted and ignored)."""
+        return self.embed(texts, self.batch_size)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the tokenizer's tokens in ``text`` (no special tokens, no
+        truncation), like ``Embedder.token_offsets``."""
+        self.warm_up()
+        if self._plain_tokenizer is None:
+            plain = Tokenizer.from_file(str(self.cache_dir / TOKENIZER_FILE))
+            plain.no_padding()
+            plain.no_truncation()
+            self._plain_tokenizer = plain
+        spans = self._plain_tokenizer.encode(text, add_special_tokens=False).offsets
+        return [(int(start), int(end)) for start, end in spans]
+
+
+# -- the cache -------------------------------------------------------------------------
+
+
+def cache_problem(
+    cache_dir: Path | str, model: str | None = None, *, strict: bool = False
+) -> tuple[str | None, dict | None]:
+    """``(None, meta)`` when ``cache_dir`` holds a usable export (of ``model`` when given),
+    else ``(reason, meta or None)``. ``strict`` re-hashes every file even when its size and
+    mtime are unchanged."""
+    cache_dir = Path(cache_dir)
+    try:
+        meta = read_meta(cache_dir)
+    except ModelError as exc:
+        return exc.message, None
+    if meta.get("format") != FORMAT:
+        return f"the export in {cache_dir} has format {meta.get('format')!r}, not {FORMAT}: export again", meta
+    verification = meta.get("verification") or {}
+    cosine = verification.get("min_cosine")
+    if verification.get("passed") is not True or not isinstance(cosine, (int, float)) or cosine < MIN_COSINE:
+        return f"the export in {cache_dir} is not verified against torch (min cosine {cosine!r})", meta
+    recorded = meta.get("model") or {}
+    source_path = Path(recorded.get("path", ""))
+    if model is not None:
+        try:
+            source = resolve_source(model)
+        except ModelError as exc:
+            return exc.message, meta
+        if source.name != recorded.get("name"):
+            return f"the export in {cache_dir} is of {recorded.get('name')!r}, not {source.name!r}", meta
+        source_path = source.path
+    if not source_path.is_dir():
+        return f"the exported model's folder {source_path} is gone", meta
+    stale = matches(source_path, recorded, strict=strict)
+    if stale:
+        return f"the export in {cache_dir} is stale: {stale}", meta
+    for key, name in (("onnx", ONNX_FILE), ("tokenizer", TOKENIZER_FILE)):
+        path, facts = cache_dir / name, meta.get(key) or {}
+        try:
+            st = path.stat()
+        except OSError:
+            return f"the export in {cache_dir} is incomplete ({name} missing)", meta
+        if st.st_size != facts.get("size"):
+            return f"the export in {cache_dir} is corrupted ({name} changed size)", meta
+        unchanged = st.st_mtime_ns == facts.get("mtime_ns") and not strict
+        if not unchanged and sha256_file(path) != facts.get("sha256"):
+            return f"the export in {cache_dir} is corrupted ({name} differs from the verified export)", meta
+    return None, meta
+
+
+def try_load(
+    cache_dir: Path | str,
+    model: str | None = None,
+    *,
+    warm: bool = True,
+    strict: bool = False,
+    intra_op_threads: int = 1,
+    batch_size: int = 32,
+    query_cache_size: int = 1024,
+) -> tuple[OnnxEncoder | None, str]:
+    """``(encoder, "")`` from a usable cache, else ``(None, reason)``. With ``warm`` (the
+    default) the session is loaded and run once here, so that a cache onnxruntime cannot load
+    is refused now rather than at the first question."""
+    reason, meta = cache_problem(cache_dir, model, strict=strict)
+    if reason:
+        return None, reason
+    encoder = OnnxEncoder(
+        cache_dir,
+        intra_op_threads=intra_op_threads,
+        batch_size=batch_size,
+        query_cache_size=query_cache_size,
+        meta=meta,
+    )
+    if warm:
+        try:
+            encoder.warm_up()
+        except ModelError as exc:
+            return None, exc.message
+    return encoder, ""
+
+
+def load(cache_dir: Path | str, model: str | None = None, **kwargs) -> OnnxEncoder | None:
+    """:func:`try_load` without the reason (logged at INFO)."""
+    encoder, reason = try_load(cache_dir, model, **kwargs)
+    if encoder is None:
+        log.info("ONNX encoder not used: %s", reason)
+    return encoder
+
+
+# -- exporting from a serving process without importing torch here --------------------
+
+
+def export_in_subprocess(
+    model: str, out: Path | str, *, force: bool = False, timeout: float = 900, python: str | None = None
+) -> dict:
+    """Run ``python -m ingest.embedding.onnx_export`` (torch lives in the child only) and return
+    its JSON result; :class:`ModelError` when it fails, says nothing, or outlasts ``timeout``."""
+    cmd = [python or sys.executable, "-m", "ingest.embedding.onnx_export", "--model", str(model), "--out", str(out)]
+    if force:
+        cmd.append("--force")
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    try:
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise ModelError(f"the ONNX export of {model!r} took more than {timeout:.0f} s") from exc
+    result = None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.strip().startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                continue
+    if not isinstance(result, dict):
+        tail = (proc.stderr or "").strip()[-1500:]
+        raise ModelError(f"the ONNX export of {model!r} failed (exit {proc.returncode}) without a result: {tail}")
+    if not result.get("ok"):
+        raise ModelError(f"the ONNX export of {model!r} failed: {result.get('error')}")
+    return result
+
+
+def ensure_encoder(
+    model: str,
+    cache_dir: Path | str,
+    *,
+    export: bool = True,
+    timeout: float = 900,
+    **encoder_kwargs,
+) -> tuple[OnnxEncoder | None, str]:
+    """The verified ONNX encoder of ``model`` from ``cache_dir``, exporting it first (in a
+    subprocess) when the cache is missing, stale or corrupted; ``(None, reason)`` when that is
+    impossible — the caller then falls back to sentence-transformers and logs ``reason``."""
+    encoder, reason = try_load(cache_dir, model, **encoder_kwargs)
+    if encoder is not None or not export:
+        return encoder, reason
+    try:
+        export_in_subprocess(model, cache_dir, timeout=timeout)
+    except ModelError as exc:
+        return None, f"{reason}; exporting it failed: {exc.message}"
+    encoder, after = try_load(cache_dir, model, **encoder_kwargs)
+    return encoder, (after if encoder is None else "")
