@@ -12,7 +12,7 @@ import typer
 from click.testing import Result
 from eval_corpus import write_corpus, write_questions
 from fastapi.testclient import TestClient
-from service_support import clean_settings  # tests/service/service_support.py
+from hermetic import clean_settings
 from typer.testing import CliRunner
 
 from evaluation.cli import eval_command

@@ -3,12 +3,12 @@ model (the session ``embedder`` from ``tests/conftest.py``) and real indexes in 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_pdf
+from hermetic import clausewise_command
 
 from ingest.changes import IngestReport
 from ingest.pipeline import ingest
@@ -23,10 +23,7 @@ def _hermetic(hermetic: None) -> None:
 @pytest.fixture(scope="session")
 def clausewise_cmd() -> list[str]:
     """The installed `clausewise` console script (or the same entry point through python -c)."""
-    script = Path(sys.executable).with_name("clausewise")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from service.cli import main; main()"]
+    return clausewise_command()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from docgen import TREATY_HEADER, TREATY_TITLE, treaty_lines, write_image_pdf, write_pdf
+from hermetic import clean_env
 
 from ingest.store.reader import StoredIndex
 
@@ -23,8 +23,7 @@ def clausewise(clausewise_cmd: list[str]) -> Run:
     """``clausewise(*args, cwd=...)``: the command in a child process with a clean environment."""
 
     def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
-        env["COLUMNS"] = "250"  # keep rich from wrapping the summary lines
+        env = clean_env(COLUMNS="250")  # keep rich from wrapping the summary lines
         return subprocess.run(
             [*clausewise_cmd, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
         )

@@ -3,12 +3,11 @@ session model, and the assertion every bad request must pass."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from hermetic import clean_settings
 
 from ingest.embedder import Embedder
 from ingest.pipeline import ingest
@@ -16,16 +15,6 @@ from ingest.settings import Settings
 from service.search.engine import Engine
 
 KESTRELMOOR = "Who may return to Kestrelmoor after the floods?"
-
-
-def clean_settings(**values) -> Settings:
-    """Settings from the given values and the defaults only: no CLAUSEWISE_* variable of the
-    developer's shell and no .env file leaks in."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("CLAUSEWISE_"):
-                patch.delenv(name)
-        return Settings(_env_file=None, **values)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,15 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from hermetic import clausewise_command, clean_env
+
+pytestmark = pytest.mark.live
 
 STARTUP_TIMEOUT_S = 240  # the model loads in the server; other test runs may share the two cores
 
@@ -131,18 +133,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def clausewise_command() -> list[str]:
-    script = Path(sys.executable).with_name("clausewise")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
-
-
-def hermetic_env(**extra: str) -> dict[str, str]:
-    """The environment without the developer's CLAUSEWISE_* settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
-    env.update(extra)
-    return env
-
-
 @dataclass
 class Server:
     url: str
@@ -206,7 +196,7 @@ def chat_server(tmp_path_factory, embedder) -> Server:
         port, widget_port = free_port(), free_port()
         url, widget_origin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{widget_port}"
         log = workdir / "server.log"
-        env = hermetic_env(CLAUSEWISE_CORS_ORIGINS=widget_origin, CLAUSEWISE_RELOAD_INTERVAL_S="0")
+        env = clean_env(CLAUSEWISE_CORS_ORIGINS=widget_origin, CLAUSEWISE_RELOAD_INTERVAL_S="0")
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 [*clausewise_command(), "serve", "--index", str(index_dir), "--host", "127.0.0.1", "--port", str(port)],

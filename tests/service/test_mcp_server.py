@@ -8,13 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
+from hermetic import clausewise_command, clean_env
 from test_chat_server import (
     CLIMATE_SOURCE,
     PDF_SOURCE,
     STATELESS_SOURCE,
     chat_server,
-    clausewise_command,
-    hermetic_env,
     shared_index,
 )
 
@@ -22,6 +21,8 @@ mcp = pytest.importorskip("mcp", reason="the mcp package is a dependency: pip in
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+
+pytestmark = pytest.mark.live
 
 TIMEOUT_S = 300  # the stdio server loads the model before it answers
 
@@ -87,7 +88,7 @@ def test_mcp_over_stdio(tmp_path_factory, embedder, tmp_path):
     index_dir = shared_index(tmp_path_factory, embedder)
     command, *prefix = clausewise_command()
     params = StdioServerParameters(
-        command=command, args=[*prefix, "mcp", "--index", str(index_dir)], env=hermetic_env(), cwd=str(tmp_path)
+        command=command, args=[*prefix, "mcp", "--index", str(index_dir)], env=clean_env(), cwd=str(tmp_path)
     )
 
     async def scenario() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from test_chat_server import CLIMATE_SOURCE, PDF_SOURCE, PDF_TITLE, STATELESS_SOURCE, chat_server
 
+pytestmark = pytest.mark.live
+
 openai = pytest.importorskip("openai", reason="the openai client is a test dependency: pip install -e '.[test]'")
 
 

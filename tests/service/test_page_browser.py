@@ -39,6 +39,8 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is a test dependency: pip install -e '.[test]'"
 )
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def browser():

@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,14 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fpdf import FPDF
+from hermetic import clausewise_command, clean_env, cleared
 
 KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-CLAUSEWISE = str(Path(sys.executable).with_name("clausewise"))
 JOB_TIMEOUT = 300.0
 START_TIMEOUT = 240.0
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 
 # --- documents ----------------------------------------------------------------------------
@@ -127,12 +126,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
-    env.update(extra)
-    return env
-
-
 class Server:
     """`clausewise serve` in its own process group (the rebuild children join it)."""
 
@@ -151,7 +144,7 @@ class Server:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    CLAUSEWISE,
+                    *clausewise_command(),
                     "serve",
                     "--index",
                     str(self.index),
@@ -258,19 +251,16 @@ def corpus_listing(corpus: Path) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("CLAUSEWISE_"):
-            monkeypatch.delenv(name)
+def _hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with cleared(monkeypatch):
+        yield
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, embedder) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("live")
-    with pytest.MonkeyPatch.context() as patch:  # module scope: the function-scoped _hermetic has not run yet
-        for name in list(os.environ):
-            if name.startswith("CLAUSEWISE_"):
-                patch.delenv(name)
+    # module scope: the function-scoped _hermetic has not run yet
+    with pytest.MonkeyPatch.context() as patch, cleared(patch):
         build_index(root, embedder, SEED)
     server = Server(root, CLAUSEWISE_MAX_UPLOAD_MB="1", CLAUSEWISE_MAX_REQUEST_MB="3").start()
     try:
@@ -493,7 +483,7 @@ def test_cli_ingest_in_another_process_is_picked_up(live: Server) -> None:
         "Delta Port Rules\n\nThe Delta port closes at the ninth bell in winter.\n"
     )
     result = subprocess.run(
-        [CLAUSEWISE, "ingest", str(live.corpus), "--index", str(live.index), "-q"],
+        [*clausewise_command(), "ingest", str(live.corpus), "--index", str(live.index), "-q"],
         env=clean_env(),
         capture_output=True,
         text=True,

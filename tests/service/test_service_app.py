@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from service_support import BuiltIndex, assert_json_4xx, clean_settings, engine_for
+from hermetic import clean_settings
+from service_support import BuiltIndex, assert_json_4xx, engine_for
 
 from ingest.errors import IndexIncompatibleError, IndexMissingError
 from ingest.settings import get_settings

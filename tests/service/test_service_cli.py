@@ -9,15 +9,14 @@ can even report a missing index, which would make this module the slowest of the
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hermetic import clausewise_command, clean_env
 from service_docs import ARTICLE_7_SENTENCE, CHARTER_SOURCE, CHARTER_TITLE
 from service_support import KESTRELMOOR, BuiltIndex
 from typer.testing import CliRunner
@@ -26,7 +25,6 @@ from service import cli
 
 pytestmark = pytest.mark.usefixtures("hermetic")
 
-SCRIPT = Path(sys.executable).with_name("clausewise")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -39,9 +37,8 @@ class Result:
 
 def clausewise(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
     """The console script in a child process."""
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "service.cli"]
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
-    base.update({"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"})
+    command = clausewise_command()
+    base = clean_env(COLUMNS="80", NO_COLOR="1", TERM="dumb")
     base.pop("FORCE_COLOR", None)
     done = subprocess.run(
         [*command, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout

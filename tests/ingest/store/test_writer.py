@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from docgen import corpus_of, write_text
+from hermetic import clean_env
 
 from ingest.errors import IndexBusyError
 from ingest.store.reader import StoredIndex
@@ -61,7 +62,7 @@ def test_a_second_writer_is_refused_while_one_is_running(tmp_path: Path, run_ing
 def interrupt_mid_publish(clausewise_cmd: list[str], corpus: Path, index_dir: Path, signum: int) -> subprocess.Popen:
     """Run `clausewise ingest` in a child process and send it ``signum`` as soon as it starts
     writing a build folder (``index/.tmp-*``). Returns the finished process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
+    env = clean_env()
     process = subprocess.Popen(
         [*clausewise_cmd, "ingest", str(corpus), "--index", str(index_dir), "--quiet"],
         cwd=corpus.parent,
