@@ -67,8 +67,10 @@ def _sections(doc: CleanDocument) -> list[tuple[int, int, int]]:
     return [(a, b, n) for a, b, n in units]
 
 
-def _value_at(marks: Sequence[tuple[int, V]], offset: int) -> V | None:
-    i = bisect.bisect_right([m[0] for m in marks], offset) - 1
+def _value_at(marks: Sequence[tuple[int, V]], starts: Sequence[int], offset: int) -> V | None:
+    """The value of the last mark at or before ``offset``; ``starts`` are the marks' offsets,
+    listed once per document by the caller (not once per call: that was quadratic)."""
+    i = bisect.bisect_right(starts, offset) - 1
     return marks[i][1] if i >= 0 else None
 
 
@@ -79,6 +81,7 @@ def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: 
     # the next one sits inside it, so the passage is cited under the deeper path; a tiny
     # sibling with text ("Article 5\n\nDeleted.") stays a passage of its own.
     sections = _sections(doc)
+    section_starts = [m[0] for m in doc.section_marks]
     units: list[tuple[int, int, list[tuple[int, int]]]] = []
     carry: int | None = None
     for index, (start, end, paragraphs) in enumerate(sections):
@@ -86,8 +89,8 @@ def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: 
             start, carry = carry, None
         tokens = [(start + a, start + b) for a, b in token_offsets(text[start:end])]
         if len(tokens) < MIN_SECTION_TOKENS and index < len(sections) - 1:
-            here = _value_at(doc.section_marks, end - 1) or ""
-            following = _value_at(doc.section_marks, sections[index + 1][0]) or ""
+            here = _value_at(doc.section_marks, section_starts, end - 1) or ""
+            following = _value_at(doc.section_marks, section_starts, sections[index + 1][0]) or ""
             if paragraphs == 1 or following.startswith(here):
                 carry = start
                 continue
@@ -114,7 +117,7 @@ def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: 
                 char_end=b,
                 page_start=first_page,
                 page_end=last_page,
-                section=_value_at(doc.section_marks, b - 1),
+                section=_value_at(doc.section_marks, section_starts, b - 1),
                 content_hash=hashlib.sha1(body.encode()).hexdigest()[:16],
             )
         )

@@ -31,6 +31,7 @@ def _summary(report: IngestReport) -> None:
         ("removed", report.removed),
         ("unchanged", report.unchanged),
         ("failed", [f"{s}: {why}" for s, why in report.failed]),
+        ("failed-unchanged", [f"{s}: {why}" for s, why in report.failed_unchanged]),
         ("skipped", [f"{s}: {why}" for s, why in report.skipped]),
         ("warnings", [f"{s}: {why}" for s, why in report.warnings]),
     ]
@@ -56,6 +57,9 @@ def ingest_command(
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006 — typer copies it
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any file failed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Parse again the files that failed before, even if unchanged.")
+    ] = False,
 ) -> None:
     """Build or update the index from documents (PDF, text, Markdown, HTML)."""
     settings = get_settings()
@@ -69,6 +73,7 @@ def ingest_command(
             excludes=exclude,
             rebuild=rebuild,
             show_progress_bar=not quiet and sys.stderr.isatty(),
+            retry_failed=retry_failed,
         )
     except NothingToIngest as exc:
         _summary(exc.report)  # which file failed and why, above the error
@@ -80,7 +85,7 @@ def ingest_command(
         # `clausewise ingest` has always exited USAGE (2) for a busy index; BUSY is the worker's.
         raise typer.Exit(ExitCode.USAGE) from exc
     _summary(report)
-    if strict and report.failed:
+    if strict and (report.failed or report.failed_unchanged):
         raise typer.Exit(ExitCode.FAILED)
 
 

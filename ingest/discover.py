@@ -1,11 +1,20 @@
-"""Find the files to ingest under the given folders."""
+"""Find the files to ingest under the given folders, never leaving them.
+
+The walk reads directory entries without following links: a symbolic link (to a file or a
+folder) is taken only when its target lies inside one of the folders given, and then by its
+target's real path; one pointing outside is skipped and reported, as are FIFOs, sockets and
+devices (opening a FIFO would block the run). Files are later opened with
+:func:`open_regular`, which refuses anything that has become a link or a special file since.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pathspec
 
@@ -26,7 +35,7 @@ class FoundFile:
 @dataclass
 class Discovery:
     files: list[FoundFile]
-    skipped: list[tuple[str, str]]  # (source, reason) for unknown types
+    skipped: list[tuple[str, str]]  # (source, reason): unknown types, links out, special files
 
 
 def _ignore_spec(root: Path, excludes: list[str]) -> pathspec.PathSpec:
@@ -37,42 +46,122 @@ def _ignore_spec(root: Path, excludes: list[str]) -> pathspec.PathSpec:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
+def _special(mode: int) -> str | None:
+    """What a non-regular, non-directory file is, for the report."""
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
+
+
+class _Walk:
+    """One walk of one root; ``roots`` are every folder given (a link may point into another)."""
+
+    def __init__(self, root: Path, roots: list[Path], excludes: list[str]) -> None:
+        self.root, self.roots, self.excludes = root, roots, excludes
+        self.spec = _ignore_spec(root, excludes)
+        self.candidates: list[tuple[Path, str]] = []
+        self.skipped: list[tuple[str, str]] = []
+
+    def inside(self, path: Path) -> bool:
+        return any(path == root or path.is_relative_to(root) for root in self.roots)
+
+    def folder(self, folder: Path, rel_dir: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            self.skipped.append((rel_dir or ".", f"cannot list folder: {exc.strerror or exc}"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if not self.spec.match_file(f"{rel}/"):
+                    self.folder(Path(entry.path), rel)
+            elif not self.spec.match_file(rel):
+                self.entry(entry, rel)
+
+    def entry(self, entry: os.DirEntry[str], rel: str) -> None:
+        path = Path(entry.path)
+        if entry.is_symlink():
+            target = path.resolve()
+            if not self.inside(target):
+                self.skipped.append((rel, f"symbolic link pointing outside the ingested folders (to {target})"))
+                return
+            if target.is_dir():
+                self.skipped.append((rel, "symbolic link to a folder: its files are read at their own path"))
+                return
+            path = target  # a dangling link inside fails to open, and is reported then
+        else:
+            try:
+                special = _special(entry.stat(follow_symlinks=False).st_mode)
+            except OSError as exc:
+                self.skipped.append((rel, f"cannot read file: {exc.strerror or exc}"))
+                return
+            if special:
+                self.skipped.append((rel, f"{special}, not a file"))
+                return
+        self.candidates.append((path, rel))
+
+
 def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
     """Walk ``paths`` recursively, skipping hidden and ignored files.
 
     A folder's files get sources relative to that folder; a file given directly gets its
-    own name. Unknown file types are listed in ``skipped`` rather than treated as errors; a
-    path that does not exist is a :class:`~ingest.errors.SourceNotFound`.
+    own name. Unknown file types, links out of the folders and special files are listed in
+    ``skipped`` rather than treated as errors; a path that does not exist is a
+    :class:`~ingest.errors.SourceNotFound`.
     """
     excludes = excludes or []
+    roots = [Path(p).resolve() for p in paths]
     found: list[FoundFile] = []
     skipped: list[tuple[str, str]] = []
-    for root in paths:
-        root = root.resolve()
+    for root in roots:
         if root.is_file():
             candidates = [(root, root.name)]
         elif root.is_dir():
-            spec = _ignore_spec(root, excludes)
-            candidates = []
-            for dirpath, dirnames, filenames in os.walk(root):
-                rel_dir = Path(dirpath).relative_to(root)
-                dirnames[:] = sorted(
-                    d for d in dirnames if not d.startswith(".") and not spec.match_file(f"{(rel_dir / d).as_posix()}/")
-                )
-                for name in sorted(filenames):
-                    if name.startswith("."):
-                        continue
-                    rel = (rel_dir / name).as_posix()
-                    if spec.match_file(rel):
-                        continue
-                    candidates.append((Path(dirpath) / name, rel))
+            walk = _Walk(root, roots, excludes)
+            walk.folder(root, "")
+            candidates = walk.candidates
+            skipped += walk.skipped
+        elif root.exists():
+            skipped.append((root.name, f"{_special(root.stat().st_mode) or 'not a regular file'}, not a file"))
+            continue
         else:
             raise SourceNotFound(f"no such file or folder: {root}")
         for path, source in candidates:
-            if any(fnmatch.fnmatch(path.name, pattern) for pattern in excludes):
+            if any(fnmatch.fnmatch(Path(source).name, pattern) for pattern in excludes):
                 continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                skipped.append((source, f"unsupported file type {path.suffix or '(none)'}"))
+            suffix = Path(source).suffix
+            if suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append((source, f"unsupported file type {suffix or '(none)'}"))
                 continue
             found.append(FoundFile(path=path, source=source))
     return Discovery(files=found, skipped=skipped)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is (still) a regular file: never through a link,
+    and never blocking on a FIFO or a device put there since discovery."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"{_special(mode) or 'a folder'}, not a file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path`` (see :func:`open_regular`)."""
+    with open_regular(path) as handle:
+        return handle.read()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Structural keywords and their rank: smaller ranks contain larger ones.
 _KEYWORD_RANK = {"part": 1, "annex": 1, "schedule": 1, "appendix": 1, "chapter": 2, "section": 3, "article": 4}
@@ -74,12 +75,49 @@ def short(text: str, words: int = 12, chars: int = 100) -> bool:
     return len(text) <= chars and len(text.split()) <= words
 
 
-_TOC_ENTRY = re.compile(r"(?:\.{4,}|…{2,}|\ufffd{3,})\s*\d*$")
+_TOC_LEADERS = ("....", "……", "\ufffd\ufffd\ufffd")
+
+
+def toc_entry(line: str) -> bool:
+    """A table-of-contents line: dot leaders, then perhaps a page number, at its end. String
+    operations rather than a pattern like ``\\.{4,}\\s*\\d*$``, which a search retries from
+    every dot of a long run: quadratic in the line."""
+    return line.rstrip().rstrip("0123456789").rstrip().endswith(_TOC_LEADERS)
+
+
+class MdHeading(NamedTuple):
+    """A Markdown ATX heading: its level (the number of ``#``) and its text."""
+
+    level: int
+    text: str
+
+
+def markdown_heading(line: str) -> MdHeading | None:
+    """``line`` as a Markdown heading (``## Scope ##``: up to three spaces, one to six
+    ``#``), or ``None``. Linear in the line, however many ``#`` or spaces it holds."""
+    stripped = line.lstrip()
+    if len(line) - len(stripped) > 3 or not stripped.startswith("#"):
+        return None
+    level = len(stripped) - len(stripped.lstrip("#"))
+    if level > 6:
+        return None  # seven or more: text, as in CommonMark
+    text = heading_text(stripped[level:])
+    return MdHeading(level, text) if text else None
+
+
+def heading_text(rest: str) -> str:
+    """An ATX heading's text from what follows its opening ``#``s: trailing white space, then
+    a closing run of ``#``, then white space, are dropped (a heading of only ``#``s keeps its
+    first one, as Markdown's ``# #`` is a heading that reads "#")."""
+    text = rest.strip()
+    if not text:
+        return ""
+    return text[0] + text[1:].rstrip().rstrip("#").rstrip()
 
 
 def keyword_heading(line: str) -> Heading | None:
     """``line`` as a structural heading ("Article 33 — Prohibition of expulsion"), or ``None``."""
-    if _TOC_ENTRY.search(line):
+    if toc_entry(line):
         return None
     match = _KEYWORD.match(line)
     if not match:
@@ -119,7 +157,7 @@ def keyword_heading(line: str) -> Heading | None:
 
 def generic_heading(line: str) -> Heading | None:
     """Numbered, title-case or all-caps short lines."""
-    if _TOC_ENTRY.search(line):
+    if toc_entry(line):
         return None
     if not short(line) or (line.endswith((".", ",", ";", ":")) and not re.fullmatch(r"[\d.]+", line)):
         return None

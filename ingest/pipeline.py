@@ -8,34 +8,51 @@ their passages and vectors from the current build; files gone from disk are drop
 1. :func:`_check_model` — the current build was embedded by the model in use;
 2. :func:`~ingest.changes.sort_out` — which files are unchanged, new or changed, unreadable,
    or gone, and every source's document id;
-3. :func:`~ingest.changes.parse` — load, clean and chunk the new and changed files;
-4. :func:`~ingest.changes.assemble` — the documents and passages of the new build;
-5. :func:`_embed` — vectors for the new passages, the current build's for the others;
-6. :func:`_manifest` and :func:`~ingest.store.writer.write_index` — publish the build.
+3. :func:`~ingest.changes.parse` — load, clean and chunk the new and changed files in worker
+   processes (:mod:`ingest.workers`), embedding each file as it is done;
+4. :func:`~ingest.changes.assemble` — the new segment's documents and passages, and the
+   indexed documents it replaces;
+5. :func:`_stack` — the vectors embedded in step 3 (unchanged documents keep their segment);
+6. :func:`build_manifest`, :func:`~ingest.store.segment.write_segment` and
+   :func:`~ingest.store.writer.publish` — write the segment, publish the generation with the
+   replaced documents' rows deleted, then :func:`~ingest.store.merge.merge_segments`;
+7. :func:`~ingest.embedding.provision.prepare_query_encoder` — the ONNX query encoder beside it.
 
 A run with nothing to change stops after step 2 or 3 and writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from ingest.changes import IngestReport, NextBuild, assemble, parse, sort_out
+from ingest.chunker import ChunkParams
 from ingest.discover import FoundFile, discover
 from ingest.embedder import Embedder
+from ingest.embedding.provision import prepare_query_encoder
+from ingest.embedding.source import resolve_source
 from ingest.errors import IndexIncompatibleError, IndexMissingError, NothingToIngest
 from ingest.settings import Settings
+from ingest.store.dense import DensePolicy
 from ingest.store.format import Chunking, Counts, Manifest, ModelInfo
-from ingest.store.reader import StoredIndex
-from ingest.store.writer import FaissParams, clean_leftovers, contextual_text, write_index, write_lock
+from ingest.store.lexical import Postings, tokenize
+from ingest.store.merge import carry_over, merge_segments
+from ingest.store.reader import StoredIndex, read_manifest
+from ingest.store.segment import write_segment
+from ingest.store.writer import clean_leftovers, contextual_text, publish, write_lock
 from ingest.types import Document
+from ingest.workers.failures import FailureMemory
+from ingest.workers.feed import EmbedFeed
+from ingest.workers.pool import ParseLimits, ParsePool
+from ingest.workers.stage import ParseStage
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` while a run advances."""
@@ -43,7 +60,8 @@ Progress = Callable[[str, int, int], None]
 
 # Bump when loading, cleaning, structure or chunking change what a file becomes: the next
 # incremental run then re-parses every file instead of keeping passages cut the old way.
-PARSER_VERSION = 5
+# 6: OCR and pdfium text for pages pypdf cannot read; 7: content sniffing, evidence-based decoding
+PARSER_VERSION = 7
 
 
 def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int) -> Chunking:
@@ -80,8 +98,10 @@ def ingest(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     show_progress_bar: bool = False,
+    retry_failed: bool = False,
 ) -> IngestReport:
-    """Bring the index in ``index_dir`` in line with the files under ``paths``."""
+    """Bring the index in ``index_dir`` in line with the files under ``paths``; files that
+    failed before are parsed again only once changed, or with ``retry_failed``."""
     started = time.perf_counter()
     index_dir = index_dir or settings.index_dir
     report = IngestReport()
@@ -93,7 +113,7 @@ def ingest(
         previous = None if rebuild else _open_previous(index_dir)
         try:
             embedder = embedder or Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16)
-            run = _Run(settings, index_dir, embedder, report, progress or _quiet, show_progress_bar)
+            run = _Run(settings, index_dir, embedder, report, progress or _quiet, show_progress_bar, retry_failed)
             version, documents = run.update(paths, found.files, previous)
         finally:
             if previous is not None:
@@ -114,6 +134,8 @@ class _Run:
     report: IngestReport
     notify: Progress
     show_progress_bar: bool
+    retry_failed: bool = False
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # by source, embedded as parsed
 
     def update(
         self, paths: list[Path], files: list[FoundFile], previous: StoredIndex | None
@@ -132,37 +154,52 @@ class _Run:
         todo = sort_out(files, old_docs, rechunk, report)
         if previous is not None and not todo and not report.removed:
             return _unchanged(previous)
-        new_docs = parse(todo, old_docs, embedder.token_offsets, params, report, self.notify)
+        stage = self._parse_stage(params)
+        new_docs = parse(todo, old_docs, stage, report, self.notify)
+        self.vectors = stage.feed.finish()
         if previous is not None and not new_docs and not report.removed and not rechunk:
             return _unchanged(previous)  # only failures: keep the current build
 
-        assembled = assemble(new_docs, old_docs, previous, rechunk, report)
-        if not assembled.documents:
+        assembled = assemble(new_docs, old_docs, previous is None or rechunk, report)
+        if not assembled.documents and not assembled.kept:
             report.removed = []  # the current index is kept as it is: nothing was removed
             raise NothingToIngest("nothing could be ingested; the existing index was left unchanged", report=report)
-        return self._publish(paths, params, assembled)
+        return self._publish(paths, params, assembled, previous)
 
-    def _publish(self, paths: list[Path], params: Chunking, assembled: NextBuild) -> tuple[str, list[Document]]:
+    def _parse_stage(self, params: Chunking) -> ParseStage:
+        """Worker processes with the model's tokenizer, and the embedding fed as they finish."""
+        model_dir = resolve_source(self.embedder.spec.location).path
+        pool = ParsePool(model_dir, ChunkParams(params.max_tokens, params.overlap), ParseLimits.of(self.settings))
+        feed = EmbedFeed(self.embedder, self.settings.contextualize, self.notify)
+        memory = FailureMemory.load(self.index_dir)
+        return ParseStage(pool, feed, memory, self.index_dir, PARSER_VERSION, self.retry_failed)
+
+    def _publish(
+        self, paths: list[Path], params: Chunking, assembled: NextBuild, previous: StoredIndex | None
+    ) -> tuple[str, list[Document]]:
         titles = {d.doc_id: d.title for d in assembled.documents}
         contextualize = self.settings.contextualize
         texts = [contextual_text(p, titles[p.doc_id]) if contextualize else p.text for p in assembled.passages]
-        vectors = _embed(assembled, texts, self.embedder, self.report, self.notify, self.show_progress_bar)
-        manifest = _manifest(
-            self.embedder, params, assembled.documents, len(assembled.passages), vectors.shape[1], paths
-        )
+        vectors = _stack(assembled, self.vectors, self.embedder, self.report)
+        documents = sorted(assembled.kept + assembled.documents, key=lambda d: d.source)
+        passages = sum(d.passage_count for d in documents)
+        model = ModelInfo(self.embedder.name, vectors.shape[1], self.embedder.max_seq_length)
+        manifest = build_manifest(model, params, documents, passages, paths)
         self.notify("write", 0, 1)
-        write_index(
-            self.index_dir,
-            manifest,
-            assembled.documents,
-            assembled.passages,
-            vectors,
-            texts,
-            FaissParams.of(self.settings),
+        policy = DensePolicy.of(self.settings)
+        segments, deleted = (
+            ([], {}) if previous is None or assembled.fresh else carry_over(previous, assembled.replaced)
         )
+        if assembled.passages:
+            postings = Postings.build(tokenize(texts))
+            segment = write_segment(self.index_dir, assembled.documents, assembled.passages, vectors, postings, policy)
+            segments.append(segment)
+        publish(self.index_dir, dataclasses.replace(manifest, faiss=policy.info()), segments, deleted)
+        merge_segments(self.index_dir, policy)  # after publishing: readers never wait for it
         self.notify("write", 1, 1)
         self.report.published = True
-        return manifest.index_version, assembled.documents
+        prepare_query_encoder(self.index_dir, self.embedder, self.settings)  # INDEX/encoder for the server
+        return read_manifest(self.index_dir).index_version, documents  # a merge publishes again
 
 
 def _check_model(previous: StoredIndex | None, embedder: Embedder, index_dir: Path) -> None:
@@ -177,30 +214,15 @@ def _check_model(previous: StoredIndex | None, embedder: Embedder, index_dir: Pa
     )
 
 
-def _embed(
-    assembled: NextBuild,
-    texts: list[str],
-    embedder: Embedder,
-    report: IngestReport,
-    notify: Progress,
-    show_progress_bar: bool,
+def _stack(
+    assembled: NextBuild, vectors: dict[str, np.ndarray], embedder: Embedder, report: IngestReport
 ) -> np.ndarray:
-    """The vectors of every passage of the build, in row order."""
-    to_embed = assembled.to_embed
-    notify("embed", 0, len(to_embed))
-    new_vectors = embedder.embed_passages([texts[i] for i in to_embed], progress=show_progress_bar)
-    report.embedded = len(to_embed)
-    dim = new_vectors.shape[1] if len(to_embed) else embedder.dimension
-    vectors = np.zeros((len(assembled.passages), dim), dtype=np.float32)
-    row = 0
-    for part in assembled.vector_parts:
-        if part.shape[1]:
-            vectors[row : row + len(part)] = part
-        row += len(part)
-    if len(to_embed):
-        vectors[to_embed] = new_vectors
-    notify("embed", len(to_embed), len(to_embed))
-    return vectors
+    """The vectors of the new segment's passages, in row order (embedded while parsing)."""
+    parts = [vectors[d.source] for d in assembled.documents]
+    report.embedded = sum(len(part) for part in parts)
+    if not parts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
 def _unchanged(previous: StoredIndex) -> tuple[str, list[Document]]:
@@ -215,12 +237,13 @@ def _count(report: IngestReport, documents: Iterable[Document]) -> None:
     report.pages = sum(d.pages or 0 for d in documents)
 
 
-def _manifest(
-    embedder: Embedder, params: Chunking, documents: list[Document], passages: int, dim: int, paths: list[Path]
+def build_manifest(
+    model: ModelInfo, params: Chunking, documents: list[Document], passages: int, paths: list[Path]
 ) -> Manifest:
+    """The manifest of a generation holding ``documents`` (the writer adds its segments)."""
     created = datetime.now(UTC)
     digest = hashlib.sha256()
-    digest.update(embedder.name.encode())
+    digest.update(model.name.encode())
     digest.update(repr(sorted(params.to_json().items())).encode())
     for document in sorted(documents, key=lambda d: d.source):
         digest.update(f"{document.source}\0{document.file_hash}\n".encode())
@@ -229,7 +252,7 @@ def _manifest(
         # Build time (to the millisecond) and content digest: two builds never share a version.
         index_version=f"{created:%Y%m%dT%H%M%S}.{created.microsecond // 1000:03d}Z-{content[:8]}",
         created_at=created.isoformat(),
-        model=ModelInfo(embedder.name, dim, embedder.max_seq_length),
+        model=model,
         chunking=params,
         counts=Counts(len(documents), passages, sum(d.pages or 0 for d in documents)),
         content_digest=content,

@@ -18,8 +18,10 @@ from ingest.headings import (
     LIST_ITEM,
     TERMINAL,
     Heading,
+    MdHeading,
     generic_heading,
     keyword_heading,
+    markdown_heading,
     mend_split_headings,
     pdf_heading_context,
     pdf_title_context,
@@ -27,7 +29,10 @@ from ingest.headings import (
 )
 from ingest.types import CleanDocument, RawDocument
 
-_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(\S.*?)\s*#*\s*$")
+# The end of a line broken after a hyphen: searched in the line's last characters only, as
+# `(\w+)-$` over a whole long line retries from every letter (quadratic).
+_HYPHEN_END = re.compile(r"(\w+)-$")
+HYPHEN_WINDOW = 64
 
 
 class _SectionStack:
@@ -75,13 +80,17 @@ class _Builder:
             piece = line
         else:
             prev = self.current[-1]
-            m_left = re.search(r"(\w+)-$", prev)
+            m_left = _HYPHEN_END.search(prev, max(0, len(prev) - HYPHEN_WINDOW)) if prev.endswith("-") else None
             m_right = re.match(r"[a-z]\w*", line) if m_left else None  # the rest of a hyphenated word
             if m_left and m_right:
                 word = join_hyphenated(m_left.group(1), m_right.group(0), self.words)
                 if "-" not in word:  # drop the hyphen: rewrite the previous piece's end
                     self.current[-1] = prev[:-1]
                     self.current_len -= 1
+                piece = line
+            elif _compound_before_capital(prev, line):
+                # "Secretary-" / "General", "non-" / "State": a compound broken after its
+                # hyphen before a capital keeps the hyphen and loses the space.
                 piece = line
             elif LIST_ITEM.match(line):
                 piece = "\n" + line
@@ -118,6 +127,19 @@ class _Builder:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+
+def _compound_before_capital(prev: str, line: str) -> bool:
+    """``prev`` ends in a word of two letters or more and its hyphen, ``line`` starts with a
+    capitalised word: "Secretary-" / "General". Plain string tests, no regex over the line."""
+    return (
+        len(prev) >= 3
+        and prev.endswith("-")
+        and prev[-3:-1].isalpha()
+        and len(line) >= 2
+        and line[0].isupper()
+        and line[1].islower()
+    )
 
 
 def _fallback_title(source: str) -> str:
@@ -183,7 +205,7 @@ class _Scan:
             heading = None  # the document's own title is not a section
             if md:
                 builder.end_paragraph()
-                builder.add_line(md.group(2).strip(), page)
+                builder.add_line(md.text, page)
                 builder.end_paragraph()
                 return
         if heading is not None:
@@ -197,14 +219,12 @@ class _Scan:
             builder.end_paragraph()
         builder.add_line(line, page)
 
-    def _heading(self, i: int, line: str) -> tuple[Heading | None, re.Match[str] | None]:
+    def _heading(self, i: int, line: str) -> tuple[Heading | None, MdHeading | None]:
         """The heading ``line`` is, if any, and its Markdown match when it is a ``#`` line."""
-        md = _MD_HEADING.match(line) if self.markdown else None
+        md = markdown_heading(line) if self.markdown else None
         if md:
-            text = md.group(2).strip("*_ ").strip()
-            heading: Heading | None = keyword_heading(text) or Heading(
-                label=text, rank=len(md.group(1)) + 4, keyword=False
-            )
+            text = md.text.strip("*_ ").strip()
+            heading: Heading | None = keyword_heading(text) or Heading(label=text, rank=md.level + 4, keyword=False)
             if heading is not None and not heading.keyword and not text:
                 heading = None
             return heading, md
@@ -215,7 +235,7 @@ class _Scan:
             heading = generic_heading(line)
         return heading, None
 
-    def _title(self, i: int, page: int | None, line: str, heading: Heading | None, md: re.Match[str] | None) -> bool:
+    def _title(self, i: int, page: int | None, line: str, heading: Heading | None, md: MdHeading | None) -> bool:
         """Take ``line`` as the title of the article just opened, if it is one."""
         candidate = (heading.label if heading else line).strip()
         # A title stands apart: a heading of its own, a one-line paragraph, or in a PDF a
@@ -237,7 +257,7 @@ class _Scan:
             return True
         return False
 
-    def _open_section(self, heading: Heading, page: int | None, line: str, md: re.Match[str] | None) -> None:
+    def _open_section(self, heading: Heading, page: int | None, line: str, md: MdHeading | None) -> None:
         builder = self.builder
         builder.end_paragraph()
         self.stack.push(heading)

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class PageText:
-    """The raw text of one page as a reader counts it (1-based); ``None`` for unpaged formats."""
+    """The raw text of one page as a reader counts it (1-based); ``None`` for unpaged formats.
+    ``ocr``: the text was read from the rendered page by Tesseract, not from a text layer."""
 
     number: int | None
     text: str
+    ocr: bool = False
 
 
 @dataclass
@@ -68,4 +70,5 @@ class Passage:
     page_end: int | None
     section: str | None
     content_hash: str
+    ocr: bool = False  # its text, or part of it, was read from page images by OCR
     extra: dict = field(default_factory=dict)

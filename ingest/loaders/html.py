@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import trafilatura
 
 from ingest.errors import LoadError
@@ -11,8 +9,8 @@ from ingest.loaders.encoding import decode
 from ingest.types import PageText, RawDocument
 
 
-def load_html(path: Path, source: str) -> RawDocument:
-    html = decode(path.read_bytes())
+def load_html(data: bytes, source: str) -> RawDocument:
+    html = decode(data)
     body = trafilatura.extract(
         html,
         output_format="markdown",

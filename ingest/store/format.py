@@ -1,17 +1,25 @@
 """The on-disk index format: folder layout, the SQLite schema and the typed :class:`Manifest`.
 
-Layout of an index folder::
+An index is made of immutable *segments* and a *generation* naming the live ones, as in the
+Lucene family (tantivy's ``meta.json`` and delete bitsets)::
 
     index/
-      current -> builds/<version>     symlink, swapped atomically with rename(2)
-      builds/<version>/               immutable once published
-        manifest.json  meta.sqlite  vectors.npy  dense.faiss  bm25/
-      .lock                           held by the one writer
+      current -> generations/<version>        symlink, swapped atomically with rename(2)
+      generations/<version>/                  immutable once published
+        manifest.json                         the Manifest: model, chunking, counts, and the
+                                              live segments with their deletion counts
+        <segment>.deleted.npy                 the segment's deleted rows (when it has any)
+      segments/<id>/                          immutable once written
+        meta.sqlite  columns.npy  vectors.npy  dense.faiss (large segments)  postings/
+      .lock                                   held by the one writer
 
-A build is written into ``index/.tmp-*`` and renamed into ``builds/`` only when complete; then
-a new symlink replaces ``current`` in one rename. A crash or Ctrl-C at any point leaves the
-previous ``current`` untouched and loadable; leftovers are removed by the next writer
-(:mod:`ingest.store.writer`). :mod:`ingest.store.reader` opens a published build.
+An ingest writes one new segment for the new and changed documents, marks the rows of the
+documents they replace (or that vanished) deleted in the next generation, and publishes that
+generation by replacing ``current``. Everything is written into ``index/.tmp-*`` and renamed
+into place only when complete and fsynced, so a crash at any point leaves the previous
+``current`` loadable; the next writer removes leftovers (:mod:`ingest.store.writer`).
+:mod:`ingest.store.reader` opens a generation; :mod:`ingest.store.merge` keeps the number of
+segments bounded.
 """
 
 from __future__ import annotations
@@ -24,20 +32,25 @@ from typing import Any, Literal, cast
 
 from ingest.errors import IndexIncompatibleError
 
-FORMAT_VERSION = 1
+# 1: one whole build per ingest (builds/<version>/); 2: segments and generations.
+FORMAT_VERSION = 2
 
-CURRENT = "current"  # the link to the published build
-BUILDS = "builds"  # the published builds, one folder each
-KEEP_BUILDS = 2  # the current build and the one before it, for readers still holding it
+CURRENT = "current"  # the link to the published generation
+GENERATIONS = "generations"  # the published generations, one folder each
+SEGMENTS = "segments"  # the segments, one folder each
 LOCK = ".lock"  # held by the one writer
-TMP_PREFIX = ".tmp-"  # builds and links being written
+TMP_PREFIX = ".tmp-"  # segments, generations and links being written
 
-# The files of one build.
+# The files of a generation.
 MANIFEST = "manifest.json"
+DELETED = ".deleted.npy"  # suffix of a segment's deleted-rows file, after the segment id
+
+# The files of a segment.
 META = "meta.sqlite"
+COLUMNS = "columns.npy"  # per row: document, section, span and content hash, for the reader
 VECTORS = "vectors.npy"
 DENSE = "dense.faiss"
-LEXICAL = "bm25"
+LEXICAL = "postings"
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -47,12 +60,14 @@ CREATE TABLE documents (
 CREATE TABLE passages (
     row INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL REFERENCES documents,
     ordinal INTEGER NOT NULL, text TEXT NOT NULL, char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
-    page_start INTEGER, page_end INTEGER, section TEXT, content_hash TEXT NOT NULL
+    page_start INTEGER, page_end INTEGER, section TEXT, content_hash TEXT NOT NULL,
+    ocr INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX passages_doc ON passages(doc_id, ordinal);
 """
 DOCUMENT_COLUMNS = "doc_id, source, title, kind, file_hash, pages, passage_count, chars"
-PASSAGE_COLUMNS = "id, doc_id, ordinal, text, char_start, char_end, page_start, page_end, section, content_hash"
+# In the order of :class:`~ingest.types.Passage`'s fields, so that a row is ``Passage(*row)``.
+PASSAGE_COLUMNS = "id, doc_id, ordinal, text, char_start, char_end, page_start, page_end, section, content_hash, ocr"
 
 Json = dict[str, Any]
 FaissType = Literal["flat", "hnsw", "ivf"]
@@ -164,9 +179,37 @@ class FaissInfo:
 
 
 @dataclass(frozen=True)
+class SegmentRef:
+    """One live segment of a generation: its folder name under ``segments/``, how many rows
+    it holds, how many of them this generation deletes, and the dense index it carries."""
+
+    id: str
+    rows: int
+    deleted: int
+    dense: FaissInfo
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SegmentRef:
+        return cls(str(data["id"]), int(data["rows"]), int(data["deleted"]), FaissInfo.from_json(_part(data, "dense")))
+
+    def to_json(self) -> Json:
+        return {"id": self.id, "rows": self.rows, "deleted": self.deleted, "dense": self.dense.to_json()}
+
+    @property
+    def live(self) -> int:
+        return self.rows - self.deleted
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """``manifest.json`` of one build, typed. :meth:`to_json` gives back the JSON object it
-    was read from (same keys, same order), which ``clausewise info --json`` prints."""
+    """``manifest.json`` of one generation, typed. :meth:`to_json` gives back the JSON object
+    it was read from (same keys, same order), which ``clausewise info --json`` prints.
+
+    ``faiss`` is the dense policy the writer applied (the approximate type large segments
+    get, or ``flat`` for exact search everywhere); each segment records its own index.
+    ``parent`` is the generation that was current when this one was published: the writer
+    keeps both (a reader may still hold the parent) and removes the rest.
+    """
 
     index_version: str  # build time to the millisecond and content digest: never shared by two builds
     created_at: str  # ISO 8601, UTC
@@ -176,6 +219,8 @@ class Manifest:
     content_digest: str  # of the model, the chunking and every (source, file hash)
     roots: tuple[str, ...] = ()  # the folders ingested, resolved
     faiss: FaissInfo | None = None  # set by the writer when it builds the dense index
+    segments: tuple[SegmentRef, ...] = ()  # set by the writer when it publishes
+    parent: str | None = None  # set by the writer when it publishes
     format_version: int = FORMAT_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)  # keys unknown here, kept as read
 
@@ -198,6 +243,8 @@ class Manifest:
             "content_digest",
             "roots",
             "faiss",
+            "segments",
+            "parent",
         }
         return cls(
             format_version=FORMAT_VERSION,
@@ -209,12 +256,14 @@ class Manifest:
             content_digest=str(data["content_digest"]),
             roots=tuple(str(root) for root in data.get("roots") or ()),
             faiss=None if faiss is None else FaissInfo.from_json(_part(data, "faiss")),
+            segments=tuple(SegmentRef.from_json(segment) for segment in data.get("segments") or ()),
+            parent=None if data.get("parent") is None else str(data["parent"]),
             extra={key: value for key, value in data.items() if key not in known},
         )
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        """Read ``path`` (a build's ``manifest.json``)."""
+        """Read ``path`` (a generation's ``manifest.json``)."""
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise TypeError("manifest is not a JSON object")
@@ -233,6 +282,9 @@ class Manifest:
         }
         if self.faiss is not None:
             data["faiss"] = self.faiss.to_json()
+        data["segments"] = [segment.to_json() for segment in self.segments]
+        if self.parent is not None:
+            data["parent"] = self.parent
         return {**data, **self.extra}
 
     def dumps(self) -> str:
@@ -246,3 +298,8 @@ def incompatible_format(folder: Path | None, found: object) -> IndexIncompatible
         f"{where} has format version {found!r}; this clausewise reads version "
         f"{FORMAT_VERSION}. Rebuild it with `clausewise ingest PATH --rebuild`."
     )
+
+
+def deleted_file(generation: Path, segment_id: str) -> Path:
+    """Where a generation keeps the deleted rows of one of its segments."""
+    return generation / f"{segment_id}{DELETED}"

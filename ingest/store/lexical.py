@@ -1,19 +1,43 @@
-"""BM25 over passages with bm25s: built at ingest time, saved beside the vectors, loaded with mmap."""
+"""BM25 over the passages of several segments, with corpus-wide statistics.
+
+Each segment stores its own term-frequency postings (:class:`Postings`: a CSC-like layout,
+one run of ``(row, tf)`` per term, and every row's token count), written once when the
+segment is written and memory-mapped when it is read. :class:`LexicalIndex` scores a query
+over all live passages of a generation with the document frequencies and the average length
+of the *whole* live corpus, summed at query time over the segments and net of deletions: the
+same corpus ranks the same whether it was built at once or in a hundred updates.
+
+The formula is bm25s's "lucene" variant (k1 = 1.5, b = 0.75, idf = ln(1 + (N - df + .5) /
+(df + .5))), which the index used before it had segments, so rankings did not change.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+
+K1 = 1.5
+B = 0.75
 
 # Keep one-character tokens: "Article 3" must index the "3".
 _TOKEN = re.compile(r"(?u)\b\w+\b")
 _STOPWORDS = frozenset(STOPWORDS_EN)
 _stemmer = Stemmer.Stemmer("english")
+
+# The files of a segment's postings folder.
+_VOCAB = "vocab.json"
+_INDPTR = "indptr.npy"
+_ROWS = "rows.npy"
+_TF = "tf.npy"
+_LENGTHS = "lengths.npy"
 
 
 def tokenize_one(text: str) -> list[str]:
@@ -30,41 +54,143 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return [tokenize_one(text) for text in texts]
 
 
-class LexicalIndex:
-    """A thin BM25 index: ``build``, ``save``, ``load``, ``scores``, and the corpus statistics
-    (``vocabulary``, ``document_frequencies``) that highlighting weighs words with."""
+def bm25_idf(df: np.ndarray | float, n: int) -> np.ndarray:
+    return np.log1p((n - np.asarray(df, dtype=np.float64) + 0.5) / (np.asarray(df, dtype=np.float64) + 0.5))
 
-    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
-        self.retriever = retriever
-        self.size = size
+
+@dataclass
+class Postings:
+    """One segment's term frequencies: for term id ``t``, ``rows[indptr[t]:indptr[t+1]]`` are
+    the (segment-local, ascending) rows holding it and ``tf`` the counts; ``lengths[r]`` is
+    row ``r``'s token count. Immutable once written."""
+
+    vocab: dict[str, int]
+    indptr: np.ndarray
+    rows: np.ndarray
+    tf: np.ndarray
+    lengths: np.ndarray
 
     @classmethod
-    def build(cls, texts: list[str]) -> LexicalIndex:
-        retriever = bm25s.BM25()
-        retriever.index(tokenize(texts), show_progress=False)
-        return cls(retriever, len(texts))
+    def build(cls, tokens: Sequence[Sequence[str]]) -> Postings:
+        """Postings of tokenised passages, row ``i`` being ``tokens[i]``."""
+        vocab: dict[str, int] = {}
+        term_ids: list[int] = []
+        row_ids: list[int] = []
+        counts: list[int] = []
+        for row, words in enumerate(tokens):
+            for word, count in Counter(words).items():
+                term_ids.append(vocab.setdefault(word, len(vocab)))
+                row_ids.append(row)
+                counts.append(count)
+        lengths = np.fromiter((len(w) for w in tokens), dtype=np.int32, count=len(tokens))
+        return cls.from_triplets(
+            vocab,
+            np.asarray(term_ids, np.int64),
+            np.asarray(row_ids, np.int32),
+            np.asarray(counts, np.float32),
+            lengths,
+        )
+
+    @classmethod
+    def from_triplets(
+        cls, vocab: dict[str, int], terms: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray
+    ) -> Postings:
+        """Postings from parallel ``(term, row, tf)`` arrays in any order (a merge's input)."""
+        order = np.lexsort((rows, terms))
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(vocab)), out=indptr[1:])
+        return cls(vocab, indptr, rows[order].astype(np.int32), tf[order].astype(np.float32), lengths)
+
+    def triplets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(term, row, tf)`` of every posting: what a merge re-uses instead of re-tokenising."""
+        terms = np.repeat(np.arange(len(self.vocab), dtype=np.int64), np.diff(self.indptr))
+        return terms, np.asarray(self.rows), np.asarray(self.tf)
 
     def save(self, folder: Path) -> None:
-        self.retriever.save(str(folder), show_progress=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _VOCAB).write_text(json.dumps(self.vocab, ensure_ascii=False))
+        np.save(folder / _INDPTR, self.indptr)
+        np.save(folder / _ROWS, self.rows)
+        np.save(folder / _TF, self.tf)
+        np.save(folder / _LENGTHS, self.lengths)
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> LexicalIndex:
-        return cls(bm25s.BM25.load(str(folder), mmap=True), size)
+    def load(cls, folder: Path) -> Postings:
+        vocab = json.loads((folder / _VOCAB).read_text())
+        if not isinstance(vocab, dict):
+            raise TypeError(f"{folder / _VOCAB} is not a JSON object")
+        arrays = [np.load(folder / name, mmap_mode="r") for name in (_INDPTR, _ROWS, _TF, _LENGTHS)]
+        return cls(vocab, *arrays)
 
-    def vocabulary(self) -> dict[str, int]:
-        """Every indexed (stemmed) token and its term id."""
-        vocab: dict[str, int] = self.retriever.vocab_dict
-        return vocab
+    def run(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows holding ``term`` and its counts there (empty when the segment lacks it)."""
+        t = self.vocab.get(term)
+        if t is None:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        start, end = int(self.indptr[t]), int(self.indptr[t + 1])
+        return np.asarray(self.rows[start:end]), np.asarray(self.tf[start:end])
 
-    def document_frequencies(self) -> np.ndarray:
-        """How many passages hold each term, indexed by the term ids of :meth:`vocabulary`."""
-        # bm25s keeps the scores as a CSC matrix with one column per term: the passages
-        # holding a term are the entries of its column.
-        return np.diff(np.asarray(self.retriever.scores["indptr"]))
+
+@dataclass
+class _Part:
+    """A segment's postings as one generation sees them: ``global_rows[r]`` is local row
+    ``r``'s row in the generation, or -1 when deleted."""
+
+    postings: Postings
+    global_rows: np.ndarray
+    deleted: bool  # whether any row is deleted (then runs are filtered)
+
+
+class LexicalIndex:
+    """BM25 over the live passages of every segment of a generation, rows numbered as the
+    generation numbers them (see :class:`~ingest.store.reader.StoredIndex`)."""
+
+    def __init__(self, parts: list[tuple[Postings, np.ndarray]], size: int) -> None:
+        """``parts``: each segment's postings and its local→generation row map (-1: deleted)."""
+        self.size = size
+        self._parts = [_Part(p, rows, bool((rows < 0).any())) for p, rows in parts]
+        # Summed as integers: exact, so the same live corpus has the same average however split.
+        total = sum(int(np.asarray(p.lengths)[rows >= 0].sum(dtype=np.int64)) for p, rows in parts)
+        self.average_length = total / size if size else 0.0
+
+    def _runs(self, term: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per segment, the live postings of ``term``: generation rows, tf, and lengths."""
+        runs = []
+        for part in self._parts:
+            rows, tf = part.postings.run(term)
+            if not len(rows):
+                continue
+            where = part.global_rows[rows]
+            lengths = np.asarray(part.postings.lengths)[rows]
+            if part.deleted:
+                live = where >= 0
+                where, tf, lengths = where[live], tf[live], lengths[live]
+            runs.append((where, tf, lengths))
+        return runs
+
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many live passages hold each of ``terms`` (summed over the segments)."""
+        return {term: sum(len(where) for where, _, _ in self._runs(term)) for term in set(terms)}
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each of ``terms`` over the live corpus (what highlighting weighs words by)."""
+        return {t: float(bm25_idf(df, self.size)) for t, df in self.document_frequencies(terms).items() if df}
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for ``query`` (zeros when no query term is indexed)."""
-        ids = self.retriever.get_tokens_ids(tokenize_one(query))
-        if not ids:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+        """BM25 score of every live passage for ``query`` (zeros when no query term is indexed).
+        A term said twice counts twice, as in bm25s."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        if not self.size:
+            return scores
+        norm = K1 * (1 - B)
+        slope = K1 * B / self.average_length if self.average_length else 0.0
+        for term, repeats in Counter(tokenize_one(query)).items():
+            runs = self._runs(term)
+            df = sum(len(where) for where, _, _ in runs)
+            if not df:
+                continue
+            weight = float(bm25_idf(df, self.size)) * repeats
+            for where, tf, lengths in runs:
+                # Rows are unique within a run, so the fancy-indexed add does not lose any.
+                scores[where] += (weight * tf / (norm + slope * lengths + tf)).astype(np.float32)
+        return scores

@@ -1,9 +1,14 @@
-"""Writing a build and publishing it atomically, under the one writer's lock.
+"""Publishing generations atomically, under the one writer's lock, and removing what no
+reader can hold any more.
 
-A build is written into ``index/.tmp-*``, fsynced, renamed into ``builds/`` and only then made
-``current`` by replacing the link in one rename (the layout is in :mod:`ingest.store.format`).
-A crash or Ctrl-C at any point leaves the previous ``current`` untouched; the next writer
-removes the leftovers (:func:`clean_leftovers`).
+A segment is written into ``index/.tmp-*``, fsynced and renamed into ``segments/``
+(:func:`~ingest.store.segment.write_segment`); a generation likewise into ``generations/``,
+and only then made ``current`` by replacing the link in one rename, each rename followed by
+an fsync of the folder it happened in (the layout is in :mod:`ingest.store.format`). A crash
+or Ctrl-C at any point leaves the previous ``current`` untouched; the next writer removes the
+leftovers (:func:`clean_leftovers`). What is kept is decided by link history, not by time:
+the current generation and its ``parent`` (the one current before it, which a reader may
+still hold), and every segment either names.
 """
 
 from __future__ import annotations
@@ -11,38 +16,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import json
 import os
 import shutil
-import sqlite3
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from ingest.errors import IndexBusyError
-from ingest.settings import Settings
 from ingest.store.format import (
-    BUILDS,
     CURRENT,
-    DENSE,
-    KEEP_BUILDS,
-    LEXICAL,
+    GENERATIONS,
     LOCK,
     MANIFEST,
-    META,
-    PASSAGE_COLUMNS,
-    SCHEMA,
+    SEGMENTS,
     TMP_PREFIX,
-    VECTORS,
-    FaissInfo,
-    FaissType,
     Manifest,
+    SegmentRef,
+    deleted_file,
 )
-from ingest.store.lexical import LexicalIndex
-from ingest.types import Document, Passage
+from ingest.store.segment import fsync_dir, fsync_tree
+from ingest.types import Passage
+
+OLD_BUILDS = "builds"  # where format 1 kept its builds; removed once no reader can hold one
+
+__all__ = ["clean_leftovers", "contextual_text", "fsync_dir", "fsync_tree", "publish", "write_lock"]
 
 
 def contextual_text(passage: Passage, title: str) -> str:
@@ -66,155 +66,80 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@dataclass(frozen=True)
-class FaissParams:
-    """Which FAISS index to build, and the tunables of the approximate ones."""
-
-    kind: FaissType
-    hnsw_m: int
-    hnsw_ef_search: int
-    ivf_nprobe: int
-
-    @classmethod
-    def of(cls, settings: Settings) -> FaissParams:
-        return cls(settings.faiss_index, settings.hnsw_m, settings.hnsw_ef_search, settings.ivf_nprobe)
-
-
-def _build_faiss(vectors: np.ndarray, params: FaissParams) -> tuple[faiss.Index, FaissInfo]:
-    n, dim = vectors.shape
-    if params.kind == "hnsw":
-        hnsw = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 200
-        hnsw.hnsw.efSearch = params.hnsw_ef_search
-        hnsw.add(vectors)
-        return hnsw, FaissInfo("hnsw", m=params.hnsw_m, ef_search=params.hnsw_ef_search)
-    if params.kind == "ivf":
-        nlist = max(1, int(4 * np.sqrt(n)))
-        if n >= 39 * nlist:
-            quantizer = faiss.IndexFlatIP(dim)
-            ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            ivf.train(vectors)
-            ivf.add(vectors)
-            ivf.nprobe = params.ivf_nprobe
-            return ivf, FaissInfo("ivf", nlist=nlist, nprobe=params.ivf_nprobe)
-        # Too few vectors to train clusters: exact search is cheap anyway (falls through).
-    flat = faiss.IndexFlatIP(dim)
-    flat.add(vectors)
-    return flat, FaissInfo("flat")
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a folder's entries (files created, renamed or removed in it) durable."""
-    fd = os.open(folder, os.O_RDONLY)
+def _current_name(index_dir: Path) -> str | None:
+    """The generation ``current`` names, if it names one of ``generations/``."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        target = os.readlink(index_dir / CURRENT)
+    except OSError:
+        return None
+    parts = Path(target).parts
+    return parts[-1] if len(parts) == 2 and parts[0] == GENERATIONS else None
 
 
-def fsync_tree(folder: Path) -> None:
-    """Make every file under ``folder``, and the folder's own entries, durable."""
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    fsync_dir(folder)
+def _recorded(generation: Path) -> tuple[str | None, list[str]]:
+    """The parent and the segment ids a generation's manifest records (read leniently: this
+    decides what to keep, so an unreadable manifest keeps everything)."""
+    data = json.loads((generation / MANIFEST).read_text())
+    return data.get("parent"), [str(s["id"]) for s in data.get("segments") or ()]
 
 
 def clean_leftovers(index_dir: Path) -> None:
-    """Remove unfinished builds (``.tmp-*``) and builds older than the last ``KEEP_BUILDS``."""
+    """Remove unfinished writes (``.tmp-*``), generations other than the current one and its
+    parent, and segments neither of them names."""
     for tmp in index_dir.glob(f"{TMP_PREFIX}*"):
-        if tmp.is_symlink():  # a `current` link never renamed into place
+        if tmp.is_symlink() or tmp.is_file():  # a `current` link never renamed into place
             tmp.unlink(missing_ok=True)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    builds = index_dir / BUILDS
-    if not builds.is_dir():
+    current = _current_name(index_dir)
+    generations = index_dir / GENERATIONS
+    if current is None or not (generations / current).is_dir():
+        return  # no generation published (or a format 1 index): nothing else is ours to judge
+    try:
+        parent, segments = _recorded(generations / current)
+        keep = {current}
+        if parent is not None and (generations / parent).is_dir():
+            keep.add(parent)
+            segments += _recorded(generations / parent)[1]
+    except (OSError, ValueError, TypeError, KeyError):
         return
-    current = (index_dir / CURRENT).resolve() if (index_dir / CURRENT).exists() else None
-    published = sorted((p for p in builds.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in published[:-KEEP_BUILDS]:
-        if old.resolve() != current:
+    for old in generations.iterdir():
+        if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+    for old in (index_dir / SEGMENTS).iterdir() if (index_dir / SEGMENTS).is_dir() else ():
+        if old.name not in segments:
+            shutil.rmtree(old, ignore_errors=True)
+    if parent in keep - {current} and (index_dir / OLD_BUILDS).is_dir():
+        shutil.rmtree(index_dir / OLD_BUILDS, ignore_errors=True)  # no reader holds a format 1 build now
+    fsync_dir(index_dir)
 
 
-def _write_meta(path: Path, documents: list[Document], passages: list[Passage]) -> None:
-    db = sqlite3.connect(path)
-    with db:
-        db.executescript(SCHEMA)
-        db.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
-            [(d.doc_id, d.source, d.title, d.kind, d.file_hash, d.pages, d.passage_count, d.chars) for d in documents],
-        )
-        db.executemany(
-            f"INSERT INTO passages (row, {PASSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    row,
-                    p.id,
-                    p.doc_id,
-                    p.ordinal,
-                    p.text,
-                    p.char_start,
-                    p.char_end,
-                    p.page_start,
-                    p.page_end,
-                    p.section,
-                    p.content_hash,
-                )
-                for row, p in enumerate(passages)
-            ],
-        )
-    db.close()
-
-
-def _write_build(
-    tmp: Path,
-    manifest: Manifest,
-    documents: list[Document],
-    passages: list[Passage],
-    vectors: np.ndarray,
-    lexical_texts: list[str],
-    faiss_params: FaissParams,
-) -> Manifest:
-    """Every file of a build into ``tmp``, fsynced; the manifest as written (with its FAISS part)."""
-    _write_meta(tmp / META, documents, passages)
-    np.save(tmp / VECTORS, vectors)
-    index, faiss_info = _build_faiss(vectors, faiss_params)
-    faiss.write_index(index, str(tmp / DENSE))
-    LexicalIndex.build(lexical_texts).save(tmp / LEXICAL)
-    manifest = dataclasses.replace(manifest, faiss=faiss_info)
-    (tmp / MANIFEST).write_text(manifest.dumps())
-    fsync_tree(tmp)
-    return manifest
-
-
-def write_index(
-    index_dir: Path,
-    manifest: Manifest,
-    documents: list[Document],
-    passages: list[Passage],
-    vectors: np.ndarray,
-    lexical_texts: list[str],
-    faiss_params: FaissParams,
-) -> Path:
-    """Write a complete build and publish it as ``current``. Call under :func:`write_lock`."""
-    index_dir.mkdir(parents=True, exist_ok=True)
+def publish(index_dir: Path, manifest: Manifest, segments: list[SegmentRef], deleted: Mapping[str, np.ndarray]) -> Path:
+    """Publish a generation of ``segments`` (written already) with ``deleted`` rows per segment
+    id, as ``current``; the generation folder. Call under :func:`write_lock`."""
+    refs = [dataclasses.replace(s, deleted=len(deleted.get(s.id, ()))) for s in segments]
+    manifest = dataclasses.replace(manifest, segments=tuple(refs), parent=_current_name(index_dir))
+    generations = index_dir / GENERATIONS
+    generations.mkdir(parents=True, exist_ok=True)
     tmp = index_dir / f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
-        manifest = _write_build(tmp, manifest, documents, passages, vectors, lexical_texts, faiss_params)
-        builds = index_dir / BUILDS
-        builds.mkdir(exist_ok=True)
-        final = builds / manifest.index_version
+        for ref in refs:
+            if ref.deleted:
+                np.save(deleted_file(tmp, ref.id), np.unique(np.asarray(deleted[ref.id], dtype=np.int32)))
+        (tmp / MANIFEST).write_text(manifest.dumps())
+        fsync_tree(tmp)
+        final = generations / manifest.index_version
         if final.exists():
-            final = builds / f"{manifest.index_version}-{uuid.uuid4().hex[:6]}"
+            final = generations / f"{manifest.index_version}-{uuid.uuid4().hex[:6]}"
         os.rename(tmp, final)
+        fsync_dir(generations)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     link_tmp = index_dir / f"{TMP_PREFIX}link-{uuid.uuid4().hex[:8]}"
-    os.symlink(Path(BUILDS) / final.name, link_tmp)
+    os.symlink(Path(GENERATIONS) / final.name, link_tmp)
     os.replace(link_tmp, index_dir / CURRENT)  # the atomic switch
+    fsync_dir(index_dir)
     clean_leftovers(index_dir)
     return final

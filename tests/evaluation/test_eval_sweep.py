@@ -91,7 +91,7 @@ def test_sweep_needs_the_recorded_corpus(tiny, qa_file: Path, shared_model, priv
 
     copy = tmp_path / "index-copy"
     shutil.copytree(tiny.index_dir, copy, symlinks=True)
-    manifest = next(copy.glob("builds/*/manifest.json"))
+    manifest = next(copy.glob("generations/*/manifest.json"))
     manifest.write_text(manifest.read_text().replace(str(tiny.corpus), str(tmp_path / "gone")))
     questions = load_questions(qa_file).questions
     with pytest.raises(SweepError, match="none of the index's documents"):

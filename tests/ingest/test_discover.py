@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
-from ingest.discover import discover
+from ingest.discover import discover, read_regular
 from ingest.errors import SourceNotFound
 
 
@@ -119,3 +121,41 @@ def test_missing_root_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SourceNotFound, match="no such file or folder") as caught:
         discover([tmp_path / "nope"])
     assert isinstance(caught.value, FileNotFoundError)  # what callers outside the family catch
+
+
+def test_links_out_of_the_folder_are_skipped_and_reported(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    touch(corpus, "kept.txt", "sub/inner.md")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("not for the index")
+    os.symlink("/etc/passwd", corpus / "passwd.txt")
+    os.symlink(tmp_path / "outside", corpus / "elsewhere")
+    os.symlink(corpus / "sub" / "inner.md", corpus / "alias.md")  # inside: read at its target
+    found = discover([corpus])
+    assert sorted(f.source for f in found.files) == ["alias.md", "kept.txt", "sub/inner.md"]
+    assert {f.source: f.path for f in found.files}["alias.md"] == (corpus / "sub" / "inner.md").resolve()
+    reasons = dict(found.skipped)
+    assert "outside the ingested folders" in reasons["passwd.txt"]
+    assert "outside the ingested folders" in reasons["elsewhere"]
+
+
+def test_fifos_and_sockets_are_skipped_without_blocking(tmp_path: Path) -> None:
+    touch(tmp_path, "kept.txt")
+    os.mkfifo(tmp_path / "pipe.txt")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock.md"))
+    try:
+        found = discover([tmp_path])
+    finally:
+        server.close()
+    assert [f.source for f in found.files] == ["kept.txt"]
+    assert dict(found.skipped) == {"pipe.txt": "a FIFO, not a file", "sock.md": "a socket, not a file"}
+
+
+def test_a_file_swapped_for_a_fifo_after_discovery_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "late.txt")
+    with pytest.raises(OSError, match="FIFO"):
+        read_regular(tmp_path / "late.txt")
+    os.symlink("/etc/passwd", tmp_path / "link.txt")
+    with pytest.raises(OSError):
+        read_regular(tmp_path / "link.txt")  # never through a link

@@ -54,7 +54,7 @@ def test_truncated_pdf_is_reported_as_broken(tmp_path: Path) -> None:
 
 def test_file_that_is_not_a_pdf_at_all_is_reported(tmp_path: Path) -> None:
     fake = tmp_path / "fake.pdf"
-    fake.write_text("<html><body>Not a PDF, just a mislabelled web page.</body></html>")
+    fake.write_text("Not a PDF, just some mislabelled notes.")
     with pytest.raises(LoadError, match="broken or truncated PDF"):
         load(fake, "fake.pdf")
 
@@ -286,3 +286,74 @@ def test_html_without_main_text_is_reported(tmp_path: Path) -> None:
     )
     with pytest.raises(LoadError, match="no main text"):
         load(path, "blank.html")
+
+
+# Generated legacy-encoded files: Western European in cp1252 / Latin-1, Central European in
+# cp1250 / ISO-8859-2, long and short (a short file gives little evidence).
+LEGACY = {
+    "french": (
+        "L’éducation est un droit fondamental. Les États parties reconnaissent le droit de l’enfant à "
+        "l’éducation, et en particulier, en vue d’assurer l’exercice de ce droit progressivement et sur "
+        "la base de l’égalité des chances, ils rendent l’enseignement primaire obligatoire et gratuit. "
+        "Ça se fait où ? À côté du théâtre, même à l’hôpital ; la qualité reste très élevée.",
+        ["cp1252", "latin-1"],
+    ),
+    "german": (
+        "Die Vertragsstaaten erkennen das Recht des Kindes auf Bildung an; um die Verwirklichung dieses "
+        "Rechts auf der Grundlage der Chancengleichheit fortschreitend zu erreichen, werden sie den Besuch "
+        "der Grundschule für alle zur Pflicht machen. Größere Maßnahmen für Flüchtlinge, über die "
+        "Öffentlichkeit, schließlich Straße und Gemüse.",
+        ["cp1252", "latin-1"],
+    ),
+    "spanish": (
+        "Los Estados Partes reconocen el derecho del niño a la educación y, a fin de que se pueda ejercer "
+        "progresivamente y en condiciones de igualdad de oportunidades ese derecho, deberán implantar la "
+        "enseñanza primaria obligatoria y gratuita para todos. ¿Cuándo? ¡Mañana! Artículo 28: la "
+        "protección también según el señor Muñoz.",
+        ["cp1252", "latin-1"],
+    ),
+    "portuguese": (
+        "Os Estados Partes reconhecem o direito da criança à educação e, a fim de que ela possa exercer "
+        "progressivamente e em igualdade de condições esse direito, deverão tornar o ensino primário "
+        "obrigatório e disponível gratuitamente para todos. A informação e orientação educacionais são "
+        "acessíveis; as ações, lições e opções não põem em causa a proteção.",
+        ["cp1252", "latin-1"],
+    ),
+    "polish": (
+        "Państwa-Strony uznają prawo dziecka do nauki i w celu stopniowego urzeczywistniania tego prawa na "
+        "zasadzie równych szans, w szczególności uczynią nauczanie podstawowe obowiązkowym i bezpłatnym dla "
+        "wszystkich; będą popierały rozwój różnych form szkolnictwa średniego. Zażółć gęślą jaźń, źródło, "
+        "ściana, łódź.",
+        ["cp1250", "iso-8859-2"],
+    ),
+    "czech": (
+        "Státy, které jsou smluvní stranou úmluvy, uznávají právo dítěte na vzdělání a s cílem postupně "
+        "dosáhnout plné realizace tohoto práva na základě rovných příležitostí zejména zavedou bezplatné a "
+        "povinné základní vzdělání pro všechny. Příliš žluťoučký kůň úpěl ďábelské ódy, ťukání.",
+        ["cp1250", "iso-8859-2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("length", [None, 160, 60])
+@pytest.mark.parametrize(("language", "encoding"), [(lang, enc) for lang, (_, encs) in LEGACY.items() for enc in encs])
+def test_legacy_encoded_files_in_six_languages(
+    tmp_path: Path, language: str, encoding: str, length: int | None
+) -> None:
+    text = LEGACY[language][0][:length]
+    if encoding == "latin-1":
+        text = text.replace("’", "'")  # Latin-1 has no curly quotes
+    path = tmp_path / f"{language}.txt"
+    path.write_bytes(text.encode(encoding))
+    assert load(path, path.name).pages[0].text == text
+
+
+def test_one_bad_byte_keeps_a_utf8_file_utf8(tmp_path: Path) -> None:
+    text = "Café, crème brûlée et thé à l’hôtel. Straße, Muñoz, łódź."
+    path = tmp_path / "menu.txt"
+    data = text.encode("utf-8")
+    at = data.index(b" et ")
+    path.write_bytes(data[:at] + b"\xff" + data[at:])
+    decoded = load(path, "menu.txt").pages[0].text
+    cut = text.index(" et ")
+    assert decoded == text[:cut] + "\ufffd" + text[cut:]

@@ -107,8 +107,9 @@ def _damaged_copy(built: BuiltIndex, to: Path, damage: str) -> Path:
         manifest_path.write_text(manifest_path.read_text()[:40])
     elif damage == "manifest without model":
         manifest_path.write_text(json.dumps({k: v for k, v in manifest.items() if k != "model"}))
-    else:  # a file of the build missing (a partial copy)
-        target = build / damage
+    else:  # a file of a segment missing (a partial copy)
+        segment = manifest["segments"][0]["id"]
+        target = to / "segments" / segment / damage
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     return to
 
@@ -120,9 +121,9 @@ def _damaged_copy(built: BuiltIndex, to: Path, damage: str) -> Path:
         "truncated manifest",
         "manifest without model",
         "meta.sqlite",
-        "dense.faiss",
+        "columns.npy",
         "vectors.npy",
-        "bm25",
+        "postings",
     ],
 )
 def test_unusable_index_is_a_clear_error(built: BuiltIndex, tmp_path: Path, damage) -> None:

@@ -15,7 +15,7 @@ from ingest.store.reader import StoredIndex
 
 # A manifest as `clausewise ingest` writes it (the shared treaties index, 2026-12).
 WRITTEN = {
-    "format_version": 1,
+    "format_version": 2,
     "index_version": "20261201T225728.687Z-1c587f12",
     "created_at": "2026-12-01T22:57:28.687137+00:00",
     "model": {"name": "all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256},
@@ -29,7 +29,12 @@ WRITTEN = {
     "counts": {"documents": 15, "passages": 1597, "pages": 409},
     "content_digest": "1c587f12e988c532f775268fc5e8469b09cb5a1d370207c0af1902a6cad74931",
     "roots": ["/work/shared/corpus/treaties"],
-    "faiss": {"type": "flat"},
+    "faiss": {"type": "ivf", "nprobe": 16},
+    "segments": [
+        {"id": "20261201T225728687137-0a1b2c3d", "rows": 1590, "deleted": 12, "dense": {"type": "flat"}},
+        {"id": "20261201T230102000001-4e5f6a7b", "rows": 19, "deleted": 0, "dense": {"type": "flat"}},
+    ],
+    "parent": "20261201T225728.687Z-1c587f12",
 }
 
 
@@ -39,7 +44,10 @@ def test_a_written_manifest_is_read_typed() -> None:
     assert manifest.model == ModelInfo("all-MiniLM-L6-v2", 384, 256)
     assert manifest.chunking == Chunking(160, 24, True, "all-MiniLM-L6-v2", parser_version=5)
     assert manifest.counts == Counts(documents=15, passages=1597, pages=409)
-    assert manifest.faiss == FaissInfo("flat")
+    assert manifest.faiss == FaissInfo("ivf", nprobe=16)
+    assert [(s.rows, s.deleted, s.live) for s in manifest.segments] == [(1590, 12, 1578), (19, 0, 19)]
+    assert manifest.segments[0].dense == FaissInfo("flat")
+    assert manifest.parent == "20261201T225728.687Z-1c587f12"
     assert manifest.roots == ("/work/shared/corpus/treaties",)
     assert manifest.index_version == "20261201T225728.687Z-1c587f12"
 
@@ -106,3 +114,15 @@ def test_index_in_another_format_version_is_refused(tmp_path: Path, run_ingest, 
     assert "format version 99" in str(caught.value)
     with pytest.raises(IndexIncompatibleError, match="format version 99"):
         Manifest.from_json({**WRITTEN, "format_version": 99})
+
+
+def test_an_index_of_format_1_is_refused_naming_the_rebuild(tmp_path: Path) -> None:
+    """A whole-build index from before segments (``builds/<version>/``) is not read as one."""
+    build = tmp_path / "index" / "builds" / "20261201T225728.687Z-1c587f12"
+    build.mkdir(parents=True)
+    old = {k: v for k, v in WRITTEN.items() if k not in ("segments", "parent")}
+    (build / "manifest.json").write_text(json.dumps({**old, "format_version": 1, "faiss": {"type": "flat"}}))
+    (tmp_path / "index" / "current").symlink_to(Path("builds") / build.name)
+    with pytest.raises(IndexIncompatibleError, match="format version 1") as caught:
+        StoredIndex.open(tmp_path / "index")
+    assert "clausewise ingest PATH --rebuild" in str(caught.value)

@@ -15,6 +15,7 @@ from docgen import corpus_of, write_text
 from hermetic import clean_env
 
 from ingest.errors import IndexBusyError
+from ingest.store.format import Manifest
 from ingest.store.reader import StoredIndex
 from ingest.store.writer import write_lock
 
@@ -23,15 +24,22 @@ def leftovers(index_dir: Path) -> list[str]:
     return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".tmp-"))
 
 
-def test_only_the_current_and_previous_builds_are_kept(tmp_path: Path, run_ingest, settings) -> None:
+def test_only_the_current_and_previous_generations_are_kept(tmp_path: Path, run_ingest, settings) -> None:
+    """Kept by link history: the current generation, its parent, and the segments they name."""
     corpus = corpus_of(tmp_path / "corpus")
     versions = []
     for n in range(3):
         write_text(corpus / "changing.txt", f"Changes\n\nRevision {n} of the changing notice is in force.\n")
         versions.append(run_ingest(corpus).index_version)
-    kept = sorted(p.name for p in (settings.index_dir / "builds").iterdir())
+    kept = sorted(p.name for p in (settings.index_dir / "generations").iterdir())
     assert kept == sorted(versions[1:])
     assert (settings.index_dir / "current").resolve().name == versions[-1]
+    named = set()
+    for version in kept:
+        manifest = Manifest.load(settings.index_dir / "generations" / version / "manifest.json")
+        named |= {segment.id for segment in manifest.segments}
+    assert Manifest.load(settings.index_dir / "current" / "manifest.json").parent == versions[1]
+    assert {p.name for p in (settings.index_dir / "segments").iterdir()} == named
 
 
 def test_leftovers_of_a_crashed_writer_are_cleaned_by_the_next_one(tmp_path: Path, run_ingest, settings) -> None:
@@ -119,7 +127,7 @@ def test_killing_ingest_mid_publish_leaves_the_old_index_intact(
     index = StoredIndex.open(index_dir)
     assert len(index.documents) == 13 and len(index) == report.passages > old.passages
     index.close()
-    assert len(list((index_dir / "builds").iterdir())) <= 2
+    assert len(list((index_dir / "generations").iterdir())) <= 2
 
 
 @pytest.mark.slow
@@ -137,14 +145,18 @@ def test_ctrl_c_mid_publish_cleans_up_after_itself(tmp_path: Path, run_ingest, s
 
 @pytest.mark.parametrize(
     ("kind", "recorded"),
-    [("flat", {"type": "flat"}), ("hnsw", {"type": "hnsw", "m": 32, "ef_search": 128}), ("ivf", {"type": "flat"})],
+    [
+        ("flat", {"type": "flat"}),
+        ("hnsw", {"type": "hnsw", "m": 32, "ef_search": 128}),
+        ("ivf", {"type": "ivf", "nprobe": 16}),
+    ],
 )
-def test_the_manifest_records_the_faiss_index_built(
+def test_the_manifest_records_the_dense_policy_and_each_segment_s_index(
     tmp_path: Path, run_ingest, settings, kind: str, recorded: dict
 ) -> None:
-    """IVF needs enough vectors to train its clusters; a small corpus gets exact search."""
+    """A segment as small as this one is searched exactly whatever the approximate type."""
     run_ingest(corpus_of(tmp_path / "corpus"), settings=settings.model_copy(update={"faiss_index": kind}))
     index = StoredIndex.open(settings.index_dir)
     assert index.manifest.faiss is not None and index.manifest.faiss.to_json() == recorded
-    assert index.dense.ntotal == len(index)
+    assert [segment.dense.type for segment in index.manifest.segments] == ["flat"]
     index.close()
