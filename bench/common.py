@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -56,12 +57,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """A running `clausewise serve`: its URL, the process, and seconds from launch to ready."""
+
+    url: str
+    proc: subprocess.Popen
+    ready_s: float
+
+
 @contextlib.contextmanager
-def server(
+def serving(
     index: Path, workers: int = 1, extra_env: dict | None = None, args: list[str] | None = None
-) -> Iterator[str]:
+) -> Iterator[Served]:
     """A `clausewise serve` on a free loopback port, stopped on exit."""
     port = free_port()
+    started = time.perf_counter()
     proc = subprocess.Popen(
         [
             CLAUSEWISE,
@@ -94,8 +105,8 @@ def server(
                 pass
             if time.time() > deadline:
                 raise TimeoutError("server did not become ready")
-            time.sleep(0.3)
-        yield url
+            time.sleep(0.05)
+        yield Served(url, proc, time.perf_counter() - started)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -104,6 +115,15 @@ def server(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@contextlib.contextmanager
+def server(
+    index: Path, workers: int = 1, extra_env: dict | None = None, args: list[str] | None = None
+) -> Iterator[str]:
+    """The URL of a :func:`serving` server."""
+    with serving(index, workers, extra_env, args) as served:
+        yield served.url
 
 
 def write_block(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:

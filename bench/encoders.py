@@ -35,13 +35,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from common import ROOT, SHARED, dump_json, md_table, write_block
 
-from ingest.embedding.onnx_encoder import (
-    META_FILE,
-    ONNX_FILE,
-    TOKENIZER_FILE,
-    OnnxEncoder,
-    ensure_encoder,
-)
+from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE
+from ingest.embedding.onnx_encoder import OnnxEncoder
+from ingest.embedding.provision import ensure_encoder
 from ingest.embedding.source import resolve_source
 from ingest.settings import DEFAULT_MODEL
 

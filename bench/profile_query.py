@@ -1,8 +1,17 @@
-"""Where the time of one hybrid `/ask` goes: each stage of the retriever timed separately."""
+"""Where the time of one hybrid `/ask` goes, stage by stage, torch and ONNX query encoders side by side.
+
+Two engines over the same index in one process — `CLAUSEWISE_QUERY_ENCODER=torch` (the
+sentence-transformers encoder, "before") and `onnx` ("after", question LRU off so every
+question is embedded) — and, for each treaty question in turn, both are timed through the
+stages of `/ask`: JSON parse of the request body, validation (`AskRequest` → `Query`), query
+embedding, FAISS search, BM25, fusion, de-duplication, the SQLite fetch, highlighting, and
+serialisation of the response; then `Retriever.run` whole.
+"""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -11,63 +20,105 @@ import numpy as np
 from common import SHARED, md_table, write_block
 
 from ingest.settings import Settings
-from service.search.engine import Engine
+from service.http.schemas import AskRequest, AskResponse
+from service.search.engine import Engine, Snapshot
+from service.search.serialise import passage_out
+
+STAGES = (
+    "HTTP body parse (json)",
+    "validation (AskRequest → Query)",
+    "embed query",
+    "FAISS search",
+    "BM25 scores + top",
+    "fusion + article boost",
+    "de-duplicate",
+    "SQLite fetch",
+    "highlight",
+    "serialise response",
+    "whole run()",
+)
+
+
+def profile_one(snapshot: Snapshot, settings: Settings, question: str) -> list[float]:
+    """Milliseconds of each of :data:`STAGES` for one question."""
+    retriever, stored = snapshot.retriever, snapshot.index
+    raw = json.dumps({"question": question, "top_k": 5, "mode": "hybrid"}).encode()
+    t: list[float] = [time.perf_counter()]
+
+    def mark() -> None:
+        t.append(time.perf_counter())
+
+    data = json.loads(raw)
+    mark()
+    query = AskRequest.model_validate(data).query(settings)
+    mark()
+    vector = retriever.embedder.embed_query(query.question)
+    mark()
+    stored.dense.search(vector[None, :], settings.candidates)
+    mark()
+    retriever.lexical(query.question, None, settings.candidates)
+    mark()
+    ranked = retriever.rank(query.question, query.mode, None, 20)
+    mark()
+    chosen = retriever._dedupe(ranked, query.top_k)
+    mark()
+    passages = stored.passages([r for r, _ in chosen])
+    mark()
+    terms = retriever.highlighter.terms(query.question)
+    for p in passages:
+        retriever.highlighter.best_span(terms, p.text, p.section)
+    mark()
+    hits = retriever.search(query)
+    t_search = time.perf_counter()
+    AskResponse(
+        question=query.question, passages=[passage_out(h) for h in hits], index_version=snapshot.version, took_ms=0.0
+    ).model_dump_json()
+    t_serialised = time.perf_counter()
+    retriever.run(query.question, query.top_k, query.mode)
+    t_run = time.perf_counter()
+    ms = [(b - a) * 1000 for a, b in itertools.pairwise(t)]
+    # rank() embeds and runs both searches again: its own share is what is left of them
+    ms[5] = max(ms[5] - ms[2] - ms[3] - ms[4], 0.0)
+    return [*ms, (t_serialised - t_search) * 1000, (t_run - t_serialised) * 1000]
 
 
 def main(index: Path, repeat: int = 3) -> dict:
-    engine = Engine(Settings(index_dir=index))
-    snapshot = engine.load()
-    retriever, stored = snapshot.retriever, snapshot.index
+    engines: dict[str, tuple[Snapshot, Settings]] = {}
+    for encoder in ("torch", "onnx"):
+        settings = Settings(index_dir=index, query_encoder=encoder, query_cache_size=0)
+        engines[encoder] = (Engine(settings).load(), settings)
     qs = [json.loads(line)["question"] for line in (SHARED / "qa" / "treaties-dev.jsonl").read_text().splitlines()]
-    stages: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "embed query",
-            "FAISS search",
-            "BM25 scores + top",
-            "fusion + article boost",
-            "de-duplicate",
-            "SQLite fetch",
-            "highlight",
-            "whole run()",
-        )
-    }
+    times: dict[str, list[list[float]]] = {name: [] for name in engines}
+    for snapshot, settings in engines.values():  # warm-up
+        for q in qs[:5]:
+            profile_one(snapshot, settings, q)
     for _ in range(repeat):
-        for q in qs:
-            t0 = time.perf_counter()
-            vector = retriever.embedder.embed_query(q)
-            t1 = time.perf_counter()
-            stored.dense.search(vector[None, :], 100)
-            t2 = time.perf_counter()
-            retriever.lexical(q, None, 100)
-            t3 = time.perf_counter()
-            ranked = retriever.rank(q, "hybrid", None, 20)
-            t4 = time.perf_counter()
-            chosen = retriever._dedupe(ranked, 5)
-            t5 = time.perf_counter()
-            passages = stored.passages([r for r, _ in chosen])
-            t6 = time.perf_counter()
-            for p in passages:
-                retriever.highlighter.best_span(q, p.text)
-            t7 = time.perf_counter()
-            retriever.run(q, 5, "hybrid")
-            t8 = time.perf_counter()
-            fusion_only = (t4 - t3) - (t1 - t0) - (t2 - t1) - (t3 - t2)  # rank() repeats embed+search+bm25
-            for name, value in zip(
-                stages, (t1 - t0, t2 - t1, t3 - t2, max(fusion_only, 0.0), t5 - t4, t6 - t5, t7 - t6, t8 - t7)
-            ):
-                stages[name].append(value * 1000)
-    rows = [[name, f"{np.median(v):.2f}", f"{np.percentile(v, 99):.2f}"] for name, v in stages.items()]
+        for q in qs:  # interleaved: both encoders see the same load
+            for name, (snapshot, settings) in engines.items():
+                times[name].append(profile_one(snapshot, settings, q))
+
+    def stats(name: str, i: int) -> tuple[float, float]:
+        column = [row[i] for row in times[name]]
+        return float(np.median(column)), float(np.percentile(column, 99))
+
+    rows = []
+    for i, stage in enumerate(STAGES):
+        (tm, tp), (om, op) = stats("torch", i), stats("onnx", i)
+        rows.append([stage, f"{tm:.2f}", f"{tp:.2f}", f"{om:.2f}", f"{op:.2f}"])
+    passages = len(next(iter(engines.values()))[0].index)
     body = (
         f"Command: `python bench/profile_query.py --index INDEX` (in-process, {len(qs)} treaty questions × {repeat}, "
-        f"{len(stored)} passages).\n\n" + md_table(["stage", "median ms", "p99 ms"], rows)
+        f"{passages} passages; both encoders in one run, interleaved question by question; ONNX question LRU off).\n\n"
+        + md_table(["stage", "torch median ms", "torch p99 ms", "onnx median ms", "onnx p99 ms"], rows)
     )
     write_block("profile", body)
     print(body)
-    return {k: float(np.median(v)) for k, v in stages.items()}
+    return {name: {stage: stats(name, i)[0] for i, stage in enumerate(STAGES)} for name in engines}
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, required=True)
-    main(parser.parse_args().index)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    main(args.index, args.repeat)

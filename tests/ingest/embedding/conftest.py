@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedding.onnx_encoder import OnnxEncoder, ensure_encoder
+from ingest.embedding.onnx_encoder import OnnxEncoder
+from ingest.embedding.provision import ensure_encoder
 from ingest.settings import DEFAULT_MODEL
 
 

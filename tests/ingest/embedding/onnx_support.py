@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ingest.embedding.onnx_encoder import META_FILE, ONNX_FILE, TOKENIZER_FILE
+from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE
 
 
 def clone_cache(src: Path, dst: Path, *, copy_onnx: bool = False) -> Path:

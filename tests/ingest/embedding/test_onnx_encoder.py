@@ -17,16 +17,9 @@ import numpy as np
 import pytest
 from onnx_support import clone_cache, edit_meta
 
-from ingest.embedding.onnx_encoder import (
-    META_FILE,
-    ONNX_FILE,
-    TOKENIZER_FILE,
-    OnnxEncoder,
-    ensure_encoder,
-    load,
-    normalise_question,
-    try_load,
-)
+from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE
+from ingest.embedding.onnx_encoder import OnnxEncoder, normalise_question, try_load
+from ingest.embedding.provision import ensure_encoder
 from ingest.embedding.source import resolve_source
 from ingest.settings import DEFAULT_MODEL
 
@@ -130,7 +123,6 @@ def test_session_threads_are_sized_and_do_not_spin(onnx_cache: Path) -> None:
 def test_a_missing_cache_is_refused_with_a_reason(tmp_path: Path) -> None:
     encoder, reason = try_load(tmp_path / "nothing")
     assert encoder is None and "no ONNX export" in reason
-    assert load(tmp_path / "nothing") is None
     encoder, reason = ensure_encoder(DEFAULT_MODEL, tmp_path / "nothing", export=False)
     assert encoder is None and "no ONNX export" in reason
 

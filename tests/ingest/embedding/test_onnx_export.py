@@ -15,15 +15,12 @@ import torch
 from onnx_support import clone_cache
 
 from ingest.embedding import onnx_export
-from ingest.embedding.onnx_encoder import (
-    META_FILE,
-    ONNX_FILE,
-    POOLING_MODES,
-    export_in_subprocess,
-    pool,
-    try_load,
-)
+from ingest.embedding.cache import META_FILE, ONNX_FILE
+from ingest.embedding.onnx_encoder import try_load
+from ingest.embedding.pooling import POOLING_MODES, pool
+from ingest.embedding.provision import export_in_subprocess
 from ingest.embedding.source import resolve_source
+from ingest.embedding.verify import VERIFICATION_TEXTS
 from ingest.errors import ExitCode, ModelError
 from ingest.settings import DEFAULT_MODEL
 
@@ -38,7 +35,7 @@ def test_export_writes_a_verified_cache(onnx_cache: Path, embedder) -> None:
     assert meta["max_seq_length"] == embedder.max_seq_length == 256
     assert meta["dimension"] == embedder.dimension == 384
     verification = meta["verification"]
-    assert verification["passed"] is True and verification["texts"] == len(onnx_export.VERIFICATION_TEXTS) == 32
+    assert verification["passed"] is True and verification["texts"] == len(VERIFICATION_TEXTS) == 32
     assert verification["min_cosine"] >= 0.9999
     assert set(verification["checks"]) == {"single", "batch32", "batch8", "query"}
     # atomic: no temporary or previous folder left beside the cache
@@ -47,7 +44,7 @@ def test_export_writes_a_verified_cache(onnx_cache: Path, embedder) -> None:
 
 
 def test_verification_texts_cover_truncation_and_padding(embedder) -> None:
-    lengths = [len(embedder.token_offsets(t)) for t in onnx_export.VERIFICATION_TEXTS]
+    lengths = [len(embedder.token_offsets(t)) for t in VERIFICATION_TEXTS]
     assert max(lengths) > embedder.max_seq_length  # truncated
     assert min(lengths) == 0 and sum(n < 16 for n in lengths) >= 15  # questions, one empty
     assert sum(40 < n <= 256 for n in lengths) >= 7  # passages
@@ -74,7 +71,7 @@ def test_a_corrupted_weight_fails_verification(onnx_cache: Path, tmp_path: Path)
     onnx.save(graph, str(cache / ONNX_FILE))
 
     with pytest.raises(ModelError, match="does not reproduce the torch embeddings") as info:
-        onnx_export.verify(cache, texts=onnx_export.VERIFICATION_TEXTS[:8])  # the questions: quicker
+        onnx_export.verify(cache, texts=VERIFICATION_TEXTS[:8])  # the questions: quicker
     assert info.value.exit_code == ExitCode.USAGE
     # and the cache itself is refused: its model.onnx is not the one that was verified
     encoder, reason = try_load(cache)

@@ -1,0 +1,57 @@
+"""The bounded pool the question endpoints answer on, so the event loop never does their CPU work.
+
+A question's work — embedding (onnxruntime), FAISS, BM25, fusion, highlighting, the SQLite
+fetch — runs on one of :func:`pool_size` threads of this process, not on the event loop and not
+on anyio's default pool of 40 threads: onnxruntime and FAISS release the GIL, so as many
+questions run at once as there are cores for this worker, and the rest queue here while the
+event loop keeps parsing requests and answering health checks. Each question uses one thread
+(``query_threads`` of onnxruntime and FAISS, default 1), so a pool sized to the cores never
+oversubscribes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from ingest.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_executors: dict[int, ThreadPoolExecutor] = {}  # by size: apps of one process share a pool
+_lock = threading.Lock()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def pool_size(settings: Settings) -> int:
+    """``search_threads``, or the CPUs divided between the workers (at least 1)."""
+    return settings.search_threads or max(1, available_cpus() // settings.workers)
+
+
+def executor(settings: Settings) -> ThreadPoolExecutor:
+    """The process's pool of :func:`pool_size` threads, made on first use (several apps in one
+    process share it: they share the cores too)."""
+    size = pool_size(settings)
+    with _lock:
+        if size not in _executors:
+            _executors[size] = ThreadPoolExecutor(size, thread_name_prefix="clausewise-search")
+        return _executors[size]
+
+
+async def run(settings: Settings, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(*args, **kwargs)`` on the pool, awaited without holding the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor(settings), functools.partial(fn, *args, **kwargs))

@@ -1,0 +1,58 @@
+"""The question endpoints' CPU work runs on a bounded pool sized to the cores: never more
+questions at once than the pool has threads, never on the event loop, which keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from ingest.settings import Settings
+from service.http import compute
+
+pytestmark = pytest.mark.usefixtures("hermetic")
+
+
+def test_at_most_pool_size_questions_run_at_once_and_the_loop_keeps_running() -> None:
+    settings = Settings(_env_file=None, search_threads=3)
+    lock = threading.Lock()
+    running = peak = 0
+
+    def question() -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)  # stands for onnxruntime / FAISS, which release the GIL
+        with lock:
+            running -= 1
+        return threading.get_ident()
+
+    async def serve() -> tuple[int, list[int], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        threads = await asyncio.gather(*(compute.run(settings, question) for _ in range(9)))
+        task.cancel()
+        return threading.get_ident(), list(threads), ticks
+
+    loop_thread, threads, ticks = asyncio.run(serve())
+    assert peak == 3 and len(set(threads)) == 3
+    assert loop_thread not in threads
+    assert ticks >= 10  # three rounds of 50 ms: the event loop was never held
+
+
+def test_the_pool_is_sized_to_the_cpus_of_each_worker() -> None:
+    cpus = compute.available_cpus()
+    assert compute.pool_size(Settings(_env_file=None)) == cpus
+    assert compute.pool_size(Settings(_env_file=None, workers=2)) == max(1, cpus // 2)
+    assert compute.pool_size(Settings(_env_file=None, workers=cpus * 4)) == 1
+    assert compute.pool_size(Settings(_env_file=None, search_threads=5)) == 5
