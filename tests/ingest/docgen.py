@@ -85,6 +85,42 @@ def write_image_pdf(path: Path) -> Path:
     return path
 
 
+def scan_image(lines: Sequence[str], dpi: int = 200):
+    """An A4 page at ``dpi`` with ``lines`` set in 12 pt DejaVu Sans, as a scanner gives it:
+    pixels only (a Pillow image), no text layer."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = round(210 / 25.4 * dpi), round(297 / 25.4 * dpi)
+    page = Image.new("L", (width, height), 250)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(UNICODE_FONT), size=round(12 * dpi / 72))
+    x, y = round(25 / 25.4 * dpi), round(30 / 25.4 * dpi)
+    for line in lines:
+        draw.text((x, y), line, fill=20, font=font)
+        y += round(12 * 1.6 * dpi / 72)
+    return page
+
+
+def write_scanned_pdf(path: Path, text_pages: Sequence[PageLines], scanned: dict[int, PageLines]) -> Path:
+    """A PDF of ``len(text_pages) + len(scanned)`` pages: page ``n`` in ``scanned`` (1-based) is
+    only an image of its lines (a scan), every other page takes the next of ``text_pages`` as text."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(False)
+    texts = iter(text_pages)
+    for number in range(1, len(text_pages) + len(scanned) + 1):
+        pdf.add_page()
+        if number in scanned:
+            pdf.image(scan_image(scanned[number]), x=0, y=0, w=210, h=297)
+            continue
+        pdf.set_font("helvetica", size=10)
+        for i, line in enumerate(next(texts)):
+            pdf.set_xy(20, TOP + i * LINE_HEIGHT)
+            pdf.cell(0, LINE_HEIGHT, line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
 # ---------------------------------------------------------------------------------------
 # A generated treaty, in the style of the 1951 Refugee Convention.
 

@@ -21,6 +21,7 @@ FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     "widget.js": "text/javascript; charset=utf-8",
+    "view.css": "text/css; charset=utf-8",  # the source view (routes/sources.py)
 }
 # Short caching: a deploy shows up within a minute, repeat visits stay fast.
 HEADERS = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"}

@@ -44,6 +44,18 @@
     return "pp. " + c.page_start + "–" + c.page_end;
   }
 
+  /* The view of a citation in its source (the page with the passage marked, or the text
+   * scrolled to it): the citation's `url` is relative to the service's root. */
+  function sourceHref(endpoint, cit) {
+    return cit.url ? joinUrl(endpoint, cit.url.replace(/^\/+/, "")) : null;
+  }
+
+  function sourceLink(endpoint, cit, label) {
+    var href = sourceHref(endpoint, cit);
+    if (!href) return null;
+    return el("a", { className: "cw-source-link", href: href, target: "_blank", rel: "noopener", text: label });
+  }
+
   function squash(text) {
     return String(text || "").replace(/\s+/g, " ").trim();
   }
@@ -187,7 +199,7 @@
         citations.forEach(function (c) {
           var cit = c.citation;
           var meta = [cit.section, pagesLabel(cit)].filter(Boolean).join(" · ");
-          list.appendChild(el("li", null, [el("button", {
+          list.appendChild(el("li", { className: "cw-source" }, [el("button", {
             type: "button", className: "cw-chip", "aria-haspopup": "dialog",
             "aria-label": "Source " + c.number + ": " + cit.title + (meta ? ", " + meta : "") + ". Open the passage.",
             onclick: function (e) { openPassage(c, e.currentTarget); }
@@ -197,7 +209,7 @@
               el("span", { className: "cw-chip-title", text: cit.title }),
               meta ? el("span", { className: "cw-chip-meta", text: meta }) : null
             ])
-          ])]));
+          ]), sourceLink(endpoint, cit, "in the document ↗")]));
         });
         parts.push(list);
       }
@@ -209,9 +221,11 @@
       opener = button || null;
       var cit = source.citation;
       dialogTitle.textContent = "[" + source.number + "] " + cit.title;
-      dialogMeta.textContent = [cit.section, pagesLabel(cit), cit.source].filter(Boolean).join(" · ");
+      dialogMeta.textContent = [cit.section, pagesLabel(cit), cit.source, cit.ocr ? "read by OCR" : null].filter(Boolean).join(" · ");
       while (dialogBody.firstChild) dialogBody.removeChild(dialogBody.firstChild);
       var main = el("p", { className: "cw-passage cw-passage-main" }, markedText(source.text, source.highlight));
+      var link = sourceLink(endpoint, cit, "Open in the document ↗");
+      if (link) dialogBody.appendChild(el("p", { className: "cw-open-source" }, [link]));
       dialogBody.appendChild(main);
       if (!dialog.open) dialog.showModal();
       dialogClose.focus();

@@ -6,7 +6,11 @@
  *           data-label="Ask the documents"                   (text of the launcher button)
  *           data-target="#help-chat"                         (render inline into this element instead of a launcher)
  *           data-open="true"                                 (start with the panel open)
- *           data-api-key="…"></script>                       (only if the service protects reads; the key is public then)
+ *           data-read-key="…"></script>                      (only if the service protects reads)
+ *
+ * data-read-key takes a READ key (CLAUSEWISE_READ_KEYS), never a write key: whatever a page
+ * holds, every visitor can read, so the key is public. A read key can ask, never upload,
+ * delete or rebuild. (data-api-key is the old name of this attribute.)
  *
  * The chat lives in a shadow root, so the host page's styles and ours do not mix. It calls the
  * service cross-origin: list the host page's origin in CLAUSEWISE_CORS_ORIGINS on the service.
@@ -51,7 +55,7 @@
 
   function start() {
     loadApp(function () {
-      var options = { endpoint: endpoint, apiKey: data.apiKey || "", title: data.title || "clausewise", autofocus: false };
+      var options = { endpoint: endpoint, apiKey: data.readKey || data.apiKey || "", title: data.title || "clausewise", autofocus: false };
       var target = data.target ? document.querySelector(data.target) : null;
       if (target) {
         var inline = shadowHost(target);
