@@ -27,7 +27,7 @@ def normalize(text: str) -> str:
     # Some PDFs map the full stop of "2.1" to U+FFFD; between numbering characters it is one.
     text = _BROKEN_DOT.sub(".", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(_SPACES.sub(" ", join_letter_spaced(line)).strip() for line in text.split("\n"))
 
 
 def _edge_key(line: str) -> str:
@@ -73,29 +73,125 @@ def join_hyphenated(left: str, right: str, words: Counter[str]) -> str:
 
 
 _CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
-_DROP_CAP = re.compile(r"\b([B-HJ-Zb-hj-z]) ([a-z]+)\b")
+# A small-caps font's capital glyph inside a lower-case word: "prohiBition", "parTies".
+_SMALL_CAPS_GLYPH = re.compile(r"[A-Za-z]?[a-z]{2,}[A-Z][a-z]+")
+# A lone letter before a fragment; lower-case "a" and "i" are words, so are never drop capitals.
+_DROP_CAP = re.compile(r"\b([A-Zb-hj-z]) ([a-z]+)\b(?!-)")
+_CAP_PAIR = re.compile(r"\b([A-Z])\s([a-z]+)\b")
+_LINE_END_CAP = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Z])$")
+_LINE_START_FRAGMENT = re.compile(r"^([a-z]+)\b(?!-)")
+# Three letters or more, one space apart: each repetition consumes a letter and a space, so
+# the match is linear in the line.
+_LETTER_SPACED = re.compile(r"(?:[^\W\d_] ){2,}[^\W\d_]")
+_TWO_LETTERS = re.compile(r"[^\W\d_] [^\W\d_]")
+_WIDE_GAP = re.compile(r"( {2,})")
+# Distinct words a document must show an artefact on before a rule that has no dictionary
+# evidence for the single word is trusted.
+ARTEFACT_EVIDENCE = 3
+
+
+def join_letter_spaced(line: str) -> str:
+    """Letter-spaced headings ("c o n v e n t i o n  a n d  p r o t o c o l"): pypdf writes a
+    space between letters and two between words. A run of three or more single letters
+    standing between double spaces (or the line's ends) is one word; two-letter pieces ("t o")
+    join only beside such a run. A line without a double space is left alone unless it is one
+    run, so "Annex A B C of the list" stays."""
+    stripped = line.strip()
+    if "  " not in stripped:
+        return stripped.replace(" ", "") if _LETTER_SPACED.fullmatch(stripped) else line
+    parts = _WIDE_GAP.split(line)
+    words = range(0, len(parts), 2)
+    if not any(_LETTER_SPACED.fullmatch(parts[i].strip()) for i in words):
+        return line
+    for i in words:
+        piece = parts[i].strip()
+        if _LETTER_SPACED.fullmatch(piece) or _TWO_LETTERS.fullmatch(piece):
+            parts[i] = parts[i].replace(piece, piece.replace(" ", ""))
+    return "".join(parts)
+
+
+class _Glyphs:
+    """The document's own words as the dictionary for :func:`repair_glyphs`."""
+
+    def __init__(self, pages: list[list[str]]) -> None:
+        text = "\n".join("\n".join(lines) for lines in pages)
+        self.counts = Counter(re.findall(r"[A-Za-z]+", text))
+        # Words standing alone between spaces ("s" of "women's" is not one).
+        self.lower = Counter(token.lower() for token in text.split() if token.isalpha())
+        # A fragment's uses right after a lone capital, which are not uses as a word of its own.
+        pairs = _CAP_PAIR.findall(text)
+        self.as_fragment = Counter(fragment for _, fragment in pairs)
+        camels = {w for w in self.counts if _CAMEL.fullmatch(w) and self.known(_lower_tail(w)) > self.counts[w]}
+        self.small_caps = len(camels) >= ARTEFACT_EVIDENCE
+        self.drop_caps = len({a + b for a, b in pairs if self.joins_known(a, b)}) >= ARTEFACT_EVIDENCE
+
+    def known(self, word: str) -> int:
+        return self.counts[word] + self.counts[word.lower()] + self.counts[word.capitalize()]
+
+    def alone(self, fragment: str) -> int:
+        return max(0, self.lower[fragment] - self.as_fragment[fragment])
+
+    def joins_known(self, letter: str, fragment: str) -> bool:
+        """``letter`` + ``fragment`` is a word the document writes; "A" and "I" are words of
+        their own, so "A s a result" joins but "A refugee" and "I agree" do not."""
+        joined = letter + fragment
+        if self.known(joined) < 2:
+            return False
+        if letter in "AI":
+            return (len(fragment) == 1 and fragment not in "ai") or self.alone(fragment) * 5 < self.known(joined)
+        return True
+
+    def joins(self, letter: str, fragment: str) -> bool:
+        """Once the document shows split capitals, "C entral" joins too: the fragment is no
+        word of the document's own."""
+        if self.joins_known(letter, fragment):
+            return True
+        return (
+            self.drop_caps
+            and letter.isupper()
+            and letter not in "AI"
+            and len(fragment) >= 3
+            and self.alone(fragment) == 0
+        )
+
+    def camel(self, match: re.Match[str]) -> str:
+        word = match.group(0)
+        fixed = _lower_tail(word)
+        if self.known(fixed) > self.counts[word] or (self.small_caps and _SMALL_CAPS_GLYPH.fullmatch(word)):
+            return fixed
+        return word
+
+    def drop_cap(self, match: re.Match[str]) -> str:
+        letter, fragment = match.group(1), match.group(2)
+        return letter + fragment if self.joins(letter, fragment) else match.group(0)
+
+
+def _lower_tail(word: str) -> str:
+    return word[0] + word[1:].lower()
 
 
 def repair_glyphs(pages: list[list[str]]) -> list[list[str]]:
-    """Undo two PDF font artefacts, using the document's own words as the dictionary.
+    """Undo PDF font artefacts, using the document's own words as the dictionary.
 
     Small-caps fonts whose "b" maps to "B" give "ProhiBition", "oBligations": such a word is
-    lower-cased after its first letter when the document writes that form elsewhere. Drop
-    capitals set apart from their word give "T he", "N o": the letter is joined to the
-    fragment when the joined word occurs in the document ("A" and "I" are words, left alone).
+    lower-cased after its first letter when the document writes that form elsewhere, or, once
+    the document shows the artefact on a few words, whenever the capital follows two
+    lower-case letters ("McDonald" keeps its capital). Drop capitals set apart from their word
+    give "T he", "P rovided", "A s a result", on one line or with the capital ending the line
+    before ("(2) A" / "s a result"): the letter is joined to its fragment (:class:`_Glyphs`).
     """
-    counts = Counter(re.findall(r"[A-Za-z]+", "\n".join("\n".join(lines) for lines in pages)))
-
-    def known(word: str) -> int:
-        return counts[word] + counts[word.lower()] + counts[word.capitalize()]
-
-    def camel(match: re.Match[str]) -> str:
-        word = match.group(0)
-        fixed = word[0] + word[1:].lower()
-        return fixed if known(fixed) > counts[word] else word
-
-    def drop_cap(match: re.Match[str]) -> str:
-        joined = match.group(1) + match.group(2)
-        return joined if known(joined) >= 2 else match.group(0)
-
-    return [[_DROP_CAP.sub(drop_cap, _CAMEL.sub(camel, line)) for line in lines] for lines in pages]
+    glyphs = _Glyphs(pages)
+    repaired = []
+    for lines in pages:
+        lines = [_DROP_CAP.sub(glyphs.drop_cap, _CAMEL.sub(glyphs.camel, line)) for line in lines]
+        for i in range(len(lines) - 1):
+            cap = _LINE_END_CAP.search(lines[i])
+            fragment = _LINE_START_FRAGMENT.match(lines[i + 1]) if cap else None
+            if cap and fragment and glyphs.joins(cap.group(1), fragment.group(1)):
+                before = lines[i][: cap.start()].rstrip()
+                if before:  # "(6) B" / "eing a person ...": one line, as the page shows it
+                    lines[i], lines[i + 1] = f"{before} {cap.group(1)}{lines[i + 1]}", ""
+                else:
+                    lines[i], lines[i + 1] = "", cap.group(1) + lines[i + 1]
+        repaired.append([line for line in lines if line])
+    return repaired

@@ -12,7 +12,16 @@ from evaluation.hits import doc_matches
 from evaluation.metrics import RANK_CUTOFF, ModeResult, Outcome
 from evaluation.render.format import caveat, scope_text, why_missed
 from evaluation.render.svg import doc_recall_svg, recall_svg
-from evaluation.render.tables import Table, metric_table, question_types, settings_table, type_table, winner_table
+from evaluation.render.tables import (
+    TYPE_HEADER,
+    TYPE_METRICS,
+    Table,
+    metric_table,
+    question_types,
+    settings_table,
+    type_table,
+    winner_table,
+)
 
 if TYPE_CHECKING:
     from evaluation.grid import SweepResult
@@ -81,8 +90,7 @@ def _meta_html(run: EvalRun) -> str:
 def _types_html(run: EvalRun) -> str:
     if not question_types(run):
         return ""
-    metrics = ("recall@1", "recall@5", "recall@10", f"mrr@{RANK_CUTOFF}")
-    return "<h2>By question type</h2>" + html_table(type_table(run, metrics, header="r@1 / r@5 / r@10 / MRR"))
+    return "<h2>By question type</h2>" + html_table(type_table(run, TYPE_METRICS, header=TYPE_HEADER))
 
 
 def _ranks_elsewhere(run: EvalRun, mode: str, qid: str) -> str:

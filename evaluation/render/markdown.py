@@ -6,7 +6,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.render.format import caveat, scope_text, why_missed
-from evaluation.render.tables import Table, metric_table, question_types, settings_table, type_table, winner_table
+from evaluation.render.tables import (
+    TYPE_HEADER,
+    TYPE_METRICS,
+    Table,
+    metric_table,
+    question_types,
+    settings_table,
+    type_table,
+    winner_table,
+)
 
 if TYPE_CHECKING:
     from evaluation.grid import SweepResult
@@ -59,8 +68,8 @@ def render_markdown(run: EvalRun, curve_file: str | None = "recall-curve.svg") -
     if curve_file:
         lines += [f"![recall@k per mode]({curve_file})", ""]
     if question_types(run):
-        by_type = type_table(run, ("recall@1", "recall@5", "recall@10"))
-        lines += ["## By question type (recall@1 / @5 / @10)", "", md_table(by_type), ""]
+        by_type = type_table(run, TYPE_METRICS)
+        lines += [f"## By question type ({TYPE_HEADER})", "", md_table(by_type), ""]
     lines += _misses(run)
     if run.invalid:
         lines += ["## Invalid lines (skipped)", ""] + [f"- line {line}: {why}" for line, why in run.invalid] + [""]

@@ -68,6 +68,12 @@ def metric_table(run: EvalRun) -> Table:
     return table
 
 
+# What every format shows per question type: the first passage (R@1, MRR) before the wider
+# nets, so that a type whose answer is found but rarely first shows as such.
+TYPE_METRICS = ("recall@1", f"mrr@{RANK_CUTOFF}", "recall@5", "recall@10")
+TYPE_HEADER = "r@1 / MRR / r@5 / r@10"
+
+
 def question_types(run: EvalRun) -> list[str]:
     return list(run.results[0].by_type()) if run.results else []
 

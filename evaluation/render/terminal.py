@@ -13,6 +13,8 @@ from evaluation.render.format import caveat, scope_text
 from evaluation.render.tables import (
     LONG_NAMES,
     SHORT_NAMES,
+    TYPE_HEADER,
+    TYPE_METRICS,
     Table,
     metric_table,
     question_types,
@@ -42,8 +44,8 @@ def print_table(run: EvalRun, console: Console) -> None:
     console.print(f"[bold]clausewise eval[/bold]: {run.questions} questions, {scope_text(run)}")
     console.print(rich_table(metric_table(run)))
     if question_types(run):
-        title = "recall@1 / @5 / @10 by question type"
-        console.print(rich_table(type_table(run, ("recall@1", "recall@5", "recall@10"), sep="/", title=title)))
+        title = f"{TYPE_HEADER} by question type"
+        console.print(rich_table(type_table(run, TYPE_METRICS, sep="/", title=title)))
 
 
 def _legend(result: SweepResult) -> str:

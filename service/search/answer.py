@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from service.search.confidence import Confidence
 from service.search.serialise import citation_label, passage_out
 from service.search.types import Citation, Hit
 
@@ -127,6 +128,7 @@ SECOND_SENTENCE_SCORE = 0.85  # a second passage's sentence joins only if it sco
 SENTENCE_CHARS = 400
 EXCERPT_CHARS = 360
 NO_ANSWER = "No passage in the indexed documents matches this question."
+ABSTAINED = "The indexed documents do not appear to answer this question."
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class Answer:
     summary: str  # the short answer: sentence(s) with their markers, plain text
     markdown: str  # the whole reply: short answer, then the numbered sources
     sources: list[Source]
+    confidence: float | None = None  # that the index answers at all (service.search.confidence)
+    answered: bool = True  # False: the reply says the documents do not answer; nothing is quoted
 
 
 def squash(text: str) -> str:
@@ -194,11 +198,25 @@ def excerpt(hit: Hit, limit: int = EXCERPT_CHARS) -> str:
     return " ".join(p for p in pieces if p)
 
 
-def compose_answer(hits: Sequence[Hit]) -> Answer:
-    """The extractive reply for ranked ``hits`` (best first)."""
+def abstention(sources: list[Source], confidence: Confidence) -> Answer:
+    """The reply when the index does not answer: it says so, and names the nearest passages
+    without quoting them (a quote would read as an answer)."""
+    lines = [ABSTAINED, ""]
+    if sources:
+        lines += ["The nearest passages, which do not answer it:", ""]
+        lines += [f"[{s.number}] {md_escape(citation_label(s.citation))}  " for s in sources]
+    markdown = "\n".join(lines).rstrip() + "\n"
+    return Answer(ABSTAINED, markdown, sources, confidence=confidence.value, answered=False)
+
+
+def compose_answer(hits: Sequence[Hit], confidence: Confidence | None = None) -> Answer:
+    """The extractive reply for ranked ``hits`` (best first); with a ``confidence`` below
+    its threshold, the :func:`abstention` instead."""
     sources = [Source(number, hit) for number, hit in enumerate(hits, 1)]
     if not sources:
-        return Answer(summary=NO_ANSWER, markdown=NO_ANSWER, sources=[])
+        return Answer(summary=NO_ANSWER, markdown=NO_ANSWER, sources=[], confidence=0.0, answered=False)
+    if confidence is not None and not confidence.answered:
+        return abstention(sources, confidence)
     best = sources[0].hit.score
     chosen: list[tuple[str, int]] = []
     for source in sources:
@@ -216,7 +234,9 @@ def compose_answer(hits: Sequence[Hit]) -> Answer:
         lines.append(f"[{source.number}] **{md_escape(citation_label(source.citation))}**  ")
         lines.append(f"> {excerpt(source.hit)}")
         lines.append("")
-    return Answer(summary=summary, markdown="\n".join(lines).rstrip() + "\n", sources=sources)
+    markdown = "\n".join(lines).rstrip() + "\n"
+    value = confidence.value if confidence is not None else None
+    return Answer(summary=summary, markdown=markdown, sources=sources, confidence=value)
 
 
 def source_json(source: Source) -> dict:

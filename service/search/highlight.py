@@ -16,11 +16,6 @@ class Highlighter:
     def __init__(self, idf: dict[str, float]) -> None:
         self.idf = idf
 
-    @classmethod
-    def from_document_frequencies(cls, vocab: dict[str, int], df: np.ndarray, n_docs: int) -> Highlighter:
-        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        return cls({token: float(idf[i]) for token, i in vocab.items() if i < len(idf)})
-
     @staticmethod
     def terms(question: str) -> set[str]:
         """The question's content words, tokenised once per question, not once per passage."""

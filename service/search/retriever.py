@@ -1,15 +1,20 @@
-"""Dense, lexical and hybrid retrieval over one :class:`~ingest.store.reader.StoredIndex`."""
+"""Dense, lexical and hybrid retrieval over one :class:`~ingest.store.reader.StoredIndex`
+(a generation of segments: its dense search and BM25 span them all)."""
 
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Protocol
 
-import faiss
 import numpy as np
 
 from ingest.settings import Settings
+from ingest.store.dense import top_n
+from ingest.store.lexical import tokenize_one
 from ingest.store.reader import StoredIndex
+from service.search.confidence import Confidence, DocumentCentroids, assess
+from service.search.fusion import fuse, lexical_bound
 from service.search.highlight import Highlighter
 from service.search.query import Filters, Mode, Query
 from service.search.types import Citation, Hit
@@ -19,7 +24,6 @@ __all__ = ["Filters", "Hit", "Mode", "QueryEncoder", "Retriever"]
 _ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 _SECTION_ARTICLE = re.compile(r"(?:^|> )Article (\S+?)(?: —|$| >)")
 ARTICLE_DOC_DEPTH = 20  # candidates of each kind whose documents an article reference may lift
-EXACT_FILTERED_LIMIT = 200_000  # below this many matching passages, filtered dense search is exact numpy
 
 
 class QueryEncoder(Protocol):
@@ -31,37 +35,6 @@ class QueryEncoder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
-def _search_params(index: faiss.Index, rows: np.ndarray) -> faiss.SearchParameters:
-    """A FAISS search restricted to ``rows``; IVF and HNSW indexes need their own parameter
-    types (a plain SearchParameters is refused by IVF) and keep their configured depth."""
-    # faiss's bundled stubs omit the keyword arguments of SWIG's parameter classes and the
-    # HNSW parameter class itself; the calls are checked by tests/service/test_service_retriever.py.
-    selector = faiss.IDSelectorBatch(rows.astype(np.int64))
-    ivf = faiss.try_extract_index_ivf(index)
-    if ivf is not None:
-        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)  # type: ignore[call-arg]
-    if isinstance(index, faiss.IndexHNSW):
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)  # type: ignore[attr-defined]
-    return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-
-
-def _min_max(scores: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] so that cosine and BM25 scores can be added; a single score becomes 1."""
-    if len(scores) == 0:
-        return scores
-    low, high = float(scores.min()), float(scores.max())
-    return (scores - low) / (high - low) if high > low else np.ones_like(scores)
-
-
-def _top(scores: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` best ``rows`` by ``scores`` (parallel arrays), best first."""
-    if len(scores) > n:
-        part = np.argpartition(-scores, n - 1)[:n]
-        scores, rows = scores[part], rows[part]
-    order = np.argsort(-scores, kind="stable")
-    return rows[order], scores[order]
-
-
 class Retriever:
     """Configured in ``__init__``; ``warm_up`` loads the model; ``run`` answers one question."""
 
@@ -69,15 +42,12 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        lexical = index.lexical
-        self.highlighter = Highlighter.from_document_frequencies(
-            lexical.vocabulary(), lexical.document_frequencies(), len(index)
-        )
         self._article_rows = self._articles()
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
         self.embedder.embed_query("warm up")
+        _ = self._centroids  # one pass over the vectors at load, not in the first question's time
 
     def _articles(self) -> dict[str, np.ndarray]:
         """Rows of the passages under each "Article N" section, keyed by lower-case N."""
@@ -92,26 +62,16 @@ class Retriever:
 
     # -- the three rankings ------------------------------------------------------------
     def dense(self, question: str, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-        query = self.embedder.embed_query(question)
-        if mask is None:
-            scores, rows = self.index.dense.search(query[None, :], min(n, len(self.index)))
-            keep = rows[0] >= 0
-            return rows[0][keep].astype(np.int64), scores[0][keep]
-        rows = np.flatnonzero(mask)
-        if len(rows) == 0:
-            return rows, np.zeros(0, dtype=np.float32)
-        if len(rows) <= EXACT_FILTERED_LIMIT:
-            return _top(np.asarray(self.index.vectors[rows]) @ query, rows, n)
-        scores, found = self.index.dense.search(query[None, :], n, params=_search_params(self.index.dense, rows))
-        keep = found[0] >= 0
-        return found[0][keep].astype(np.int64), scores[0][keep]
+        """Rows nearest the question (among those ``mask`` keeps), best first: exact in small
+        segments, approximate in large ones, never copying more than a block of vectors."""
+        return self.index.dense_search(self.embedder.embed_query(question), n, mask)
 
     def lexical(self, question: str, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.index.lexical.scores(question)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         rows = np.flatnonzero(scores > 0)
-        return _top(scores[rows], rows, n)
+        return top_n(scores[rows], rows, n, self.index.canonical)
 
     def _article_rows_named(self, question: str, mask: np.ndarray | None, documents: set[int]) -> set[int]:
         """Passages of the articles the question names, in ``documents`` (those the question
@@ -138,11 +98,11 @@ class Retriever:
         depth = self.settings.candidates
         dense_rows, dense_scores = self.dense(question, mask, depth)
         lexical_rows, lexical_scores = self.lexical(question, mask, depth)
-        alpha = self.settings.fusion_alpha
-        fused: dict[int, float] = {}
-        for weight, rows, scores in ((alpha, dense_rows, dense_scores), (1 - alpha, lexical_rows, lexical_scores)):
-            for row, value in zip(rows.tolist(), _min_max(scores).tolist()):
-                fused[row] = fused.get(row, 0.0) + weight * value
+        bound = None
+        if self.settings.fusion_lexical == "bound":
+            tokens = tokenize_one(question)
+            bound = lexical_bound(self.index.lexical.idf(tokens), tokens)
+        fused = fuse((dense_rows, dense_scores), (lexical_rows, lexical_scores), self.settings.fusion_alpha, bound)
         # The documents the question points at: those of the best few candidates of either kind.
         documents = set(self.index.passage_doc[dense_rows[:ARTICLE_DOC_DEPTH]].tolist())
         documents |= set(self.index.passage_doc[lexical_rows[:ARTICLE_DOC_DEPTH]].tolist())
@@ -184,6 +144,23 @@ class Retriever:
         """The hits for a validated :class:`~service.search.query.Query`: what every surface calls."""
         return self.run(query.question, query.top_k, query.mode, query.filters)
 
+    @cached_property
+    def _centroids(self) -> DocumentCentroids:
+        return DocumentCentroids(self.index)
+
+    def confidence(self, query: Query, hits: list[Hit]) -> Confidence:
+        """How likely the index answers ``query`` at all, given the ``hits`` it got
+        (:mod:`service.search.confidence`); no hits is no answer."""
+        vector = self.embedder.embed_query(query.question)  # the encoder's cache has it
+        filters = query.filters or Filters()
+        mask = self.index.mask(filters.source, filters.doc_id, filters.section)
+        top = 0.0
+        if hits:
+            row = self.index.row_of(hits[0].passage.id)
+            top = float(self.index.vectors_of([row])[0] @ vector) if row is not None else 0.0
+        found = assess(self._centroids, vector, mask, top, self.settings.abstain_below)
+        return found if hits else Confidence(0.0, False, found.document_cosine, 0.0)
+
     def run(
         self, question: str, top_k: int = 5, mode: Mode | str = Mode.HYBRID, filters: Filters | None = None
     ) -> list[Hit]:
@@ -194,7 +171,9 @@ class Retriever:
         ranked = self.rank(question, mode, mask, max(top_k * 4, 20))
         chosen = self._dedupe(ranked, top_k)
         passages = self.index.passages([row for row, _ in chosen])
-        terms = self.highlighter.terms(question)
+        terms = Highlighter.terms(question)
+        # Words weighed by their idf over the whole live corpus, looked up for these terms only.
+        highlighter = Highlighter(self.index.lexical.idf(sorted(terms)))
         hits = []
         for rank, ((_, score), passage) in enumerate(zip(chosen, passages), 1):
             document = self.index.documents[passage.doc_id]
@@ -204,7 +183,7 @@ class Retriever:
                     citation=Citation.of(passage, document),
                     score=float(score),
                     rank=rank,
-                    highlight=self.highlighter.best_span(terms, passage.text, passage.section),
+                    highlight=highlighter.best_span(terms, passage.text, passage.section),
                 )
             )
         return hits

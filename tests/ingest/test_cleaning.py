@@ -225,3 +225,62 @@ def test_font_artefacts_are_repaired_from_the_document_own_words() -> None:
     assert fixed[0][1].startswith("No Contracting State")
     assert fixed[1][0].startswith("Labour legislation")
     assert fixed[1][1] == "A refugee and I agree; McDonald stays."  # words and names untouched
+
+
+def test_letter_spaced_headings_become_words() -> None:
+    from ingest.cleaning import join_letter_spaced
+
+    assert join_letter_spaced("c o n v e n t i o n  a n d  p r o t o c o l") == "convention  and  protocol"
+    assert normalize("c o n v e n t i o n  t o  r e f u g e e s") == "convention to refugees"
+    assert join_letter_spaced("Annex A B C of the list") == "Annex A B C of the list"  # no double space
+    assert join_letter_spaced("Part II  General  provisions") == "Part II  General  provisions"
+
+
+def test_drop_caps_across_lines_and_small_caps_glyphs_are_repaired() -> None:
+    from ingest.cleaning import repair_glyphs
+
+    body = [
+        "As a result the parties agree. Being present, the refugee is a person. Provided that he stays.",
+        "The parties to the agreement; the obligations of parties; the prohibition applies to parties.",
+        "The Conference met. The Council met. Each State agrees.",
+    ]
+    pages = [
+        [
+            "(2) A",
+            "s a result of events",
+            "P rovided that this applies",
+            "(6) B",
+            "eing a person who",
+            "Article 33",
+            "prohiBition of expulsion",
+            "parTies and oBligations and ConferenCe",
+            "A refugee and I agree; McDonald stays.",
+        ],
+        body,
+        body,
+    ]
+    fixed = repair_glyphs(pages)[0]
+    assert "(2) As a result of events" in fixed
+    assert "Provided that this applies" in fixed
+    assert "(6) Being a person who" in fixed
+    assert "prohibition of expulsion" in fixed
+    assert "A refugee and I agree; McDonald stays." in fixed  # words and names untouched
+
+
+def test_a_capital_after_two_lower_case_letters_stays_without_evidence_of_small_caps() -> None:
+    """One odd word is a name ("iPhone", "eBay"), not a font artefact: the document must show
+    the artefact on several words before the rule applies."""
+    from ingest.cleaning import repair_glyphs
+
+    pages = [["The shop sells on eBay and ships an iPhone to each customer."]]
+    assert repair_glyphs(pages) == pages
+
+
+def test_a_compound_broken_after_its_hyphen_before_a_capital_keeps_the_hyphen(tmp_path: Path) -> None:
+    path = tmp_path / "un.txt"
+    path.write_text(
+        "The report of the Secretary-\nGeneral covers attacks by non-\nState actors and gender-\nbased violence.\n",
+        encoding="utf-8",
+    )
+    text = build(load(path, "un.txt")).text
+    assert "Secretary-General covers attacks by non-State actors" in text

@@ -151,7 +151,7 @@ def test_openai_errors_outside_the_happy_path():
 
     app.add_api_route("/v1/boom", boom)
     app.add_api_route("/boom", boom)
-    client = TestClient(app, raise_server_exceptions=False)
+    client = TestClient(app, raise_server_exceptions=False, base_url="http://localhost")
     loading = client.get("/v1/models")
     assert loading.status_code == 503 and loading.json()["error"]["code"] == "not_ready"
     broken = client.get("/v1/boom")

@@ -75,3 +75,16 @@ def test_winner_table_counts_the_questions_gained_and_lost(sweep: SweepResult) -
     assert [row.cells[-1] for row in full.rows] == [noise, noise, noise, "–", "–", noise]  # MRR, nDCG: no counts
     compact = winner_table(sweep, compact=True)
     assert compact.rows[0].cells[1] == "hybrid 24/0 a0.3" and compact.title.startswith("winner per metric")
+
+
+def test_every_format_shows_recall_at_1_and_mrr_by_question_type() -> None:
+    from evaluation.render.tables import TYPE_METRICS
+
+    run = _run(mode_result("hybrid", [1, 2, None], kinds=["easy", "hard", "hard"]))
+    table = type_table(run, TYPE_METRICS)
+    assert TYPE_METRICS[:2] == ("recall@1", "mrr@10")
+    # hard: one first hit at rank 2 (MRR 0.5 / 2 questions), none at rank 1.
+    assert [row.cells for row in table.rows] == [
+        ["easy", "1", "1.00 / 1.00 / 1.00 / 1.00"],
+        ["hard", "2", "0.00 / 0.25 / 0.50 / 0.50"],
+    ]

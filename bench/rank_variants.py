@@ -1,0 +1,247 @@
+"""Ranking variants on both shared dev sets at once (treaties over the whole corpus, policies
+per document), hybrid mode, in-process, every question of both sets.
+
+    python bench/rank_variants.py --treaties IDX --policies IDX [--json OUT] [--write]
+
+Each question's candidates (the dense and the lexical top ``candidates``) are fetched once;
+every variant re-scores the same candidates, so the variants differ only in how they fuse.
+A variant's ranking goes through the retriever's own de-duplication and article boost, and is
+scored with the project's hit definition and metrics (evaluation/). The learned fusion is a
+logistic model over a few per-candidate features, trained and scored with 5-fold
+cross-validation *by document* (a question is scored by a model that saw no question of its
+gold document): only cross-validated figures are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from common import SHARED, md_table, write_block
+
+from evaluation.hits import is_hit
+from evaluation.metrics import BUDGET_KEY, Outcome, Returned, summarize
+from evaluation.qa import Question, load_questions
+from ingest.settings import Settings
+from ingest.store.lexical import tokenize_one
+from service.search.engine import Engine
+from service.search.fusion import fuse, lexical_bound, min_max
+from service.search.retriever import Retriever
+
+HEADLINE = "Can a state send a refugee back to a country where they face persecution?"
+FEATURES = ["dense", "dense_mm", "lex_bound", "lex_mm", "section", "document", "article"]
+
+
+@dataclass
+class Case:
+    """One question's candidates and their features (rows parallel to ``features``)."""
+
+    question: Question
+    rows: np.ndarray
+    features: np.ndarray  # (candidates, FEATURES)
+    hits: np.ndarray  # bool per candidate: the passage is a hit
+    dense: tuple[np.ndarray, np.ndarray]
+    lexical: tuple[np.ndarray, np.ndarray]
+    bound: float
+    boosted: set[int]
+    group: str  # the gold document, for cross-validation
+
+
+def load_retriever(index: Path) -> Retriever:
+    return Engine(Settings(), index).load().retriever
+
+
+def centroids(retriever: Retriever, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised mean passage vector per distinct ``keys`` value, and each row's group."""
+    index = retriever.index
+    groups, inverse = np.unique(keys, return_inverse=True)
+    sums = np.zeros((len(groups), index.manifest.model.dimension))
+    np.add.at(sums, inverse, index.vectors_of(np.arange(len(index))))
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+    return sums.astype(np.float32), inverse
+
+
+def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> list[Case]:
+    index, depth = retriever.index, retriever.settings.candidates
+    section_vec, section_of = centroids(retriever, index.passage_doc.astype(np.int64) * 100_000 + index.passage_section)
+    doc_vec, doc_of = centroids(retriever, index.passage_doc)
+    out = []
+    for q in questions:
+        mask = index.mask(source=q.doc) if per_doc and q.doc else None
+        vector = retriever.embedder.embed_query(q.question)
+        dense = index.dense_search(vector, depth, mask)
+        lexical = retriever.lexical(q.question, mask, depth)
+        tokens = tokenize_one(q.question)
+        bound = lexical_bound(index.lexical.idf(tokens), tokens)
+        rows = np.unique(np.concatenate([dense[0], lexical[0]]))
+        documents = set(index.passage_doc[dense[0][:20]].tolist()) | set(index.passage_doc[lexical[0][:20]].tolist())
+        boosted = retriever._article_rows_named(q.question, mask, documents)
+        feats = np.zeros((len(rows), len(FEATURES)), dtype=np.float64)
+        position = {r: i for i, r in enumerate(rows.tolist())}
+        feats[:, 0] = index.vectors_of(rows) @ vector
+        for col, (r, s) in ((1, (dense[0], min_max(dense[1]))), (3, (lexical[0], min_max(lexical[1])))):
+            feats[[position[x] for x in r.tolist()], col] = s
+        feats[[position[x] for x in lexical[0].tolist()], 2] = lexical[1] / bound if bound else 0.0
+        feats[:, 4] = section_vec[section_of[rows]] @ vector
+        feats[:, 5] = doc_vec[doc_of[rows]] @ vector
+        feats[:, 6] = [r in boosted for r in rows.tolist()]
+        passages = index.passages(rows.tolist())
+        sources = [index.documents[p.doc_id].source for p in passages]
+        hits = np.array([is_hit(q, s, p.text) for s, p in zip(sources, passages)])
+        out.append(Case(q, rows, feats, hits, dense, lexical, bound, boosted, q.doc or ""))
+    return out
+
+
+def outcome(retriever: Retriever, case: Case, scores: dict[int, float]) -> Outcome:
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    chosen = retriever._dedupe(ranked, 10)
+    passages = retriever.index.passages([r for r, _ in chosen])
+    returned = [
+        Returned(p.id, retriever.index.documents[p.doc_id].source, p.text, p.section, p.page_start) for p in passages
+    ]
+    return Outcome(case.question, returned, 0.0)
+
+
+def with_boost(case: Case, fused: dict[int, float], boost: float) -> dict[int, float]:
+    for row in case.boosted:
+        fused[row] = fused.get(row, 0.0) + boost
+    return fused
+
+
+def column(case: Case, name: str) -> dict[int, float]:
+    return dict(zip(case.rows.tolist(), case.features[:, FEATURES.index(name)].tolist()))
+
+
+def blend(name: str, weight: float, alpha: float = 0.5) -> Callable[[Case], dict[int, float]]:
+    """min-max fusion plus ``weight`` × the min-max of feature ``name`` over the candidates."""
+
+    def score(case: Case) -> dict[int, float]:
+        fused = fuse(case.dense, case.lexical, alpha)
+        extra = min_max(case.features[:, FEATURES.index(name)])
+        for row, value in zip(case.rows.tolist(), extra.tolist()):
+            fused[row] = fused.get(row, 0.0) + weight * value
+        return with_boost(case, fused, 0.2)
+
+    return score
+
+
+def zscore(case: Case, alpha: float = 0.5) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for weight, (rows, scores) in ((alpha, case.dense), (1 - alpha, case.lexical)):
+        z = (scores - scores.mean()) / (scores.std() or 1.0) if len(scores) else scores
+        floor = float(z.min()) if len(z) else 0.0
+        for row in case.rows.tolist():
+            fused[row] = fused.get(row, 0.0) + weight * floor
+        for row, value in zip(rows.tolist(), z.tolist()):
+            fused[row] += weight * (value - floor)
+    return with_boost(case, fused, 0.2)
+
+
+VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
+    "baseline: min-max, alpha 0.5": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.5), 0.2),
+    "min-max, alpha 0.6": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.6), 0.2),
+    "lexical / question bound, alpha 0.5": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.5, c.bound), 0.2),
+    "lexical / question bound, alpha 0.4": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.4, c.bound), 0.2),
+    "lexical / question bound, alpha 0.3": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.3, c.bound), 0.2),
+    "z-score, alpha 0.5": zscore,
+    "z-score, alpha 0.6": lambda c: zscore(c, 0.6),
+    "+ section centroid 0.2": blend("section", 0.2),
+    "+ section centroid 0.4": blend("section", 0.4),
+    "+ document centroid 0.2": blend("document", 0.2),
+}
+
+
+def learned(all_cases: list[Case], folds: int = 5) -> list[dict[int, float]]:
+    """Cross-validated logistic fusion: fold by gold document, standardised features, plain
+    gradient descent (a few hundred steps on a few thousand candidates)."""
+    groups = sorted({c.group for c in all_cases})
+    fold_of = {g: i % folds for i, g in enumerate(groups)}
+    scored: list[dict[int, float]] = [{} for _ in all_cases]
+    for fold in range(folds):
+        train = [c for c in all_cases if fold_of[c.group] != fold]
+        x = np.concatenate([c.features for c in train])
+        y = np.concatenate([c.hits for c in train]).astype(np.float64)
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+        xs = (x - mean) / std
+        w, b = np.zeros(x.shape[1]), 0.0
+        pos = max(y.mean(), 1e-6)
+        sample = np.where(y > 0, 0.5 / pos, 0.5 / (1 - pos))  # balanced classes
+        for _ in range(400):
+            p = 1 / (1 + np.exp(-(xs @ w + b)))
+            g = (p - y) * sample
+            w -= 0.5 * (xs.T @ g / len(y) + 1e-3 * w)
+            b -= 0.5 * g.mean()
+        for i, c in enumerate(all_cases):
+            if fold_of[c.group] == fold:
+                scored[i] = dict(zip(c.rows.tolist(), (((c.features - mean) / std) @ w + b).tolist()))
+    return scored
+
+
+def metrics(outcomes: list[Outcome]) -> dict[str, float]:
+    m = summarize(outcomes, [1, 5, 10])
+    return {"r1": m["recall@1"], "mrr": m["mrr@10"], "r2000": m[BUDGET_KEY]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--treaties", type=Path, required=True)
+    parser.add_argument("--policies", type=Path, required=True)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--write", action="store_true", help="Put the table into docs/benchmarks.md.")
+    args = parser.parse_args()
+    sets = {
+        "treaties": (load_retriever(args.treaties), load_questions(SHARED / "qa/treaties-dev.jsonl").questions, False),
+        "policies": (load_retriever(args.policies), load_questions(SHARED / "qa/policies-dev.jsonl").questions, True),
+    }
+    built = {name: cases(r, qs, per_doc) for name, (r, qs, per_doc) in sets.items()}
+    headline = cases(sets["treaties"][0], [Question(id="headline", question=HEADLINE, answers=["x"])], False)[0]
+    rows, results = [], {}
+    for name, variant in VARIANTS.items():
+        results[name] = {s: metrics([outcome(sets[s][0], c, variant(c)) for c in built[s]]) for s in sets}
+        returned = outcome(sets["treaties"][0], headline, variant(headline)).returned
+        ranks = [i for i, p in enumerate(returned, 1) if "Article 33" in (p.section or "")]
+        results[name]["headline_rank"] = ranks[0] if ranks else "> 10"
+    everything = built["treaties"] + built["policies"]
+    cv = learned(everything)
+    split = len(built["treaties"])
+    results["learned logistic (5-fold CV by document)"] = {
+        s: metrics([outcome(sets[s][0], c, with_boost(c, dict(sc), 0.0)) for c, sc in pairs])
+        for s, pairs in (
+            ("treaties", zip(built["treaties"], cv[:split])),
+            ("policies", zip(built["policies"], cv[split:])),
+        )
+    }
+    for name, r in results.items():
+        t, p = r["treaties"], r["policies"]
+        rows.append(
+            [
+                name,
+                *(f"{v:.3f}" for v in (t["r1"], t["mrr"], t["r2000"], p["r1"], p["mrr"], p["r2000"])),
+                r.get("headline_rank", "–"),
+            ]
+        )
+        print(" | ".join(str(c) for c in rows[-1]), flush=True)
+    headers = [
+        "variant",
+        "T R@1",
+        "T MRR@10",
+        "T R@2000c",
+        "P R@1",
+        "P MRR@10",
+        "P R@2000c",
+        "headline: rank of Article 33",
+    ]
+    text = md_table(headers, rows)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if args.write:
+        write_block("rank_variants", text)
+
+
+if __name__ == "__main__":
+    main()
