@@ -64,6 +64,8 @@ def serve(
     """Serve the HTTP API (POST /ask, /docs for the OpenAPI page)."""
     import uvicorn
 
+    from service.http.limits import uvicorn_limits
+
     settings = get_settings()
     index_dir = (index or settings.index_dir).resolve()
     workers = workers or settings.workers
@@ -71,19 +73,26 @@ def serve(
     _check_index(index_dir)
     os.environ["CLAUSEWISE_INDEX_DIR"] = str(index_dir)
     os.environ["CLAUSEWISE_CORPUS_DIR"] = str((corpus or settings.corpus_dir).resolve())
+    host = host or settings.host
+    os.environ["CLAUSEWISE_HOST"] = host  # a name given to --host is one the app is served as
+    # Each worker sizes its search pool to its share of the cores (service/http/compute.py); a
+    # question uses `query_threads` threads of onnxruntime and FAISS, and no OpenMP pool spins
+    # while it waits (two spinning pools on two cores turned a 17 ms query into 99 ms).
+    os.environ["CLAUSEWISE_WORKERS"] = str(workers)
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.query_threads))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     get_settings.cache_clear()  # the app (same process when workers=1) must read the folders just set
     if workers > 1:
-        # Each worker owns its model; split the cores between them and sum metrics across them.
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clausewise-metrics-"))
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clausewise-metrics-"))  # summed
     uvicorn.run(
         "service.http.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=host,
         port=port or settings.port,
         workers=workers,
         log_level="info",
         access_log=False,
+        **uvicorn_limits(settings),
     )
 
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ingest.errors import ClausewiseError, InvalidRequest, NotReady
 
@@ -37,7 +38,9 @@ HTTP_CODES = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
+    421: "misdirected_request",
     422: "invalid_request",
+    429: "too_many_requests",
     503: "not_ready",
 }
 # OpenAI's ``type`` and ``code`` for an HTTP exception, by status (5xx: ``server_error``).
@@ -47,6 +50,7 @@ OPENAI_HTTP = {
     404: ("invalid_request_error", "not_found"),
     405: ("invalid_request_error", "method_not_allowed"),
     413: ("invalid_request_error", "request_too_large"),
+    421: ("invalid_request_error", "misdirected_request"),
     429: ("rate_limit_error", "rate_limited"),
 }
 
@@ -121,6 +125,8 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:  # Starlette names the methods of the first route of the path only
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
     if is_openai(request):
         code: str | None
         if exc.status_code >= 500:
@@ -133,6 +139,16 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status_code=exc.status_code,
         headers=headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app's routes answer at ``request``'s path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

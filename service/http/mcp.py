@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from ingest.errors import ClausewiseError, NotReady
 from ingest.settings import get_settings
 from service.http.auth import require_read_key
+from service.http.hosts import is_served
 from service.http.schemas import AskFilters
 from service.search import answer as chat
 from service.search.engine import Engine, Snapshot
@@ -73,6 +74,8 @@ class SearchResult(BaseModel):
     question: str
     answer: str = Field(description="The best highlighted sentence(s) with their [n] markers (extractive).")
     passages: list[CitedPassage]
+    confidence: float = Field(description="Probability (0..1) that the indexed documents answer the question.")
+    answered: bool = Field(description="False: the documents do not answer it; the passages are only the nearest text.")
     index_version: str
 
 
@@ -115,11 +118,14 @@ def search(
     snapshot: Snapshot, question: str, top_k: int = 5, filters: AskFilters | None = None, mode: Mode | str = Mode.HYBRID
 ) -> SearchResult:
     query = Query.build(question, settings=snapshot.retriever.settings, top_k=top_k, mode=mode, filters=filters)
-    answer = chat.compose_answer(snapshot.retriever.search(query))
+    hits = snapshot.retriever.search(query)
+    answer = chat.compose_answer(hits, snapshot.retriever.confidence(query, hits))
     return SearchResult(
         question=query.question,
         answer=answer.summary,
         passages=[CitedPassage.of(source) for source in answer.sources],
+        confidence=round(answer.confidence or 0.0, 4),
+        answered=answer.answered,
         index_version=snapshot.version,
     )
 
@@ -128,6 +134,9 @@ def search_text(result: SearchResult) -> str:
     """The readable form of a search result, for assistants that read text only."""
     if not result.passages:
         return chat.NO_ANSWER
+    if not result.answered:
+        nearest = [f"[{p.number}] {p.label}  (passage id: {p.id})" for p in result.passages]
+        return "\n".join([f"Answer: {result.answer}", "", "Nearest passages (they do not answer it):", *nearest])
     lines = [f"Answer: {result.answer}", ""]
     for p in result.passages:
         lines.append(f"[{p.number}] {p.label}  (passage id: {p.id})")
@@ -207,18 +216,34 @@ class _Endpoint:
             raise NotReady("the MCP endpoint is not running yet")
         # Refusals are raised before any response starts: the app's handler renders them.
         require_read_key(request, request.headers.get("authorization"))
-        _check_origin(request, app.state.settings.cors_origins)
+        settings = app.state.settings
+        _check_origin(request, settings.cors_origins, settings.served_hosts)
         await manager.handle_request(scope, receive, send)
 
 
-def _check_origin(request: Request, allowed: list[str]) -> None:
-    """Browsers may call /mcp from this service's own origin or from CLAUSEWISE_CORS_ORIGINS."""
+def _check_origin(request: Request, allowed: list[str], served: list[str]) -> None:
+    """Browsers may call /mcp from a page on a host name the service is served as (the Host
+    check has refused the others) or from CLAUSEWISE_CORS_ORIGINS; an error body in the app's
+    shape, where the SDK's own check (below) answers in plain text."""
     origin = request.headers.get("origin")
     if not origin or origin in allowed or "*" in allowed:
         return
-    if origin.split("://", 1)[-1] == request.headers.get("host"):
+    if is_served(origin.split("://", 1)[-1], served):
         return
     raise HTTPException(403, f"origin {origin!r} may not call /mcp; add it to CLAUSEWISE_CORS_ORIGINS")
+
+
+def transport_security(served: list[str], cors_origins: list[str]) -> TransportSecuritySettings:
+    """The SDK's DNS-rebinding protection over the same host names as the app's Host check: its
+    patterns name a host with any port (``localhost:*``) and its origins over http and https."""
+    if "*" in served:  # the operator accepts any Host: the SDK has no pattern for that
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    authorities = [f"[{name}]" if ":" in name else name for name in served]
+    hosts = [pattern for a in authorities for pattern in (a, f"{a}:*")]
+    origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=[*origins, *cors_origins]
+    )
 
 
 router = APIRouter()
@@ -229,10 +254,11 @@ router.add_route("/mcp", _Endpoint(), include_in_schema=False)  # type: ignore[a
 async def running(app: FastAPI) -> AsyncIterator[None]:
     """Run the MCP session manager for ``app``'s lifetime (a new one per lifespan)."""
     server = build_server(lambda: app.state.engine.snapshot)
+    settings = app.state.settings
     server.streamable_http_app(
         stateless_http=True,
         json_response=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        transport_security=transport_security(settings.served_hosts, settings.cors_origins),
     )
     manager = server.session_manager
     async with manager.run():

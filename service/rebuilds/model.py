@@ -86,7 +86,11 @@ class Job(BaseModel):
     warnings: list[FileWarning] = Field(
         default_factory=list, description="Files indexed with a caveat (e.g. unreadable pages left out)."
     )
-    error: str | None = Field(default=None, description="Why the job failed; the previous index keeps serving.")
+    error: str | None = Field(
+        default=None,
+        description="Why the job failed (with a write key; others read only that it failed). "
+        "The previous index keeps serving.",
+    )
     published: bool = Field(
         default=False, description="Whether a new build was published (false when nothing changed)."
     )
@@ -94,8 +98,8 @@ class Job(BaseModel):
     index_version: str | None = Field(default=None, description="The index serving once the job finished.")
     documents: int | None = None
     passages: int | None = None
-    pid: int | None = Field(default=None, description="The rebuild process, while it runs.")
-    server_pid: int = Field(default_factory=os.getpid)
+    pid: int | None = Field(default=None, description="The rebuild process, while it runs (with a write key).")
+    server_pid: int | None = Field(default_factory=os.getpid, description="The server process (with a write key).")
 
     def to_dict(self) -> dict:
         """The job as JSON-ready data (what is written to its file and returned by the routes)."""

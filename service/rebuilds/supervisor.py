@@ -65,7 +65,7 @@ class Supervisor:
         self._queued: Job | None = None
         self._running: ChildProcess | None = None  # the child running a job
         self._standby: ChildProcess | None = None  # the next child, started ahead
-        self._prewarm = bool(settings.rebuild_prewarm and settings.api_keys)
+        self._prewarm = bool(settings.rebuild_prewarm and settings.accepted_write_keys)
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -195,7 +195,9 @@ class Supervisor:
         """The settings a rebuild runs with. Unless a model is configured explicitly, it is the
         served index's own, so an index built with another model is not refused (or, with
         ``full``, silently re-embedded with the default one)."""
-        payload = self.settings.model_dump(mode="json", exclude={"api_keys"})
+        payload = self.settings.model_dump(
+            mode="json", exclude={"api_keys", "read_keys", "write_keys", "protect_reads"}
+        )
         if "model" not in self.settings.model_fields_set and self.engine.ready:
             payload["model"] = self.engine.snapshot.index.manifest.model.name
         return payload

@@ -30,16 +30,13 @@ def check_built_from(index: StoredIndex, corpus: Path) -> None:
 def find_unindexed(corpus: Path, doc_id: str, indexed: dict[str, str]) -> str | None:
     """The source of a file in the corpus folder that is not indexed (one that failed to load),
     by the id the ingestion gives it (``indexed``: source → doc_id of the indexed documents)."""
-    from ingest.changes import new_doc_id
+    from ingest.changes import doc_ids
     from ingest.discover import discover
 
     if not corpus.is_dir():
         return None
-    taken = set(indexed.values())
-    for found in discover([corpus]).files:
-        if found.source not in indexed and new_doc_id(found.source, taken) == doc_id:
-            return found.source
-    return None
+    ids = doc_ids([found.source for found in discover([corpus]).files], indexed)
+    return next((source for source, id_ in ids.items() if id_ == doc_id and source not in indexed), None)
 
 
 def source_to_withdraw(index: StoredIndex, corpus: Path, doc_id: str) -> str:

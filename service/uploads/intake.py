@@ -80,12 +80,18 @@ class StoredFile(BaseModel):
     status: str = Field(description="added, updated, or unchanged (same content already indexed: nothing to do)")
 
 
-def describe(results: Iterable[tuple[StagedFile, bool]], indexed: Iterable[Document]) -> list[StoredFile]:
-    """What each stored file is to the served index (``indexed``: its documents)."""
-    from ingest.changes import new_doc_id
+def describe(results: Iterable[tuple[StagedFile, bool]], indexed: Iterable[Document], corpus: Path) -> list[StoredFile]:
+    """What each stored file is to the served index (``indexed``: its documents), with the id
+    the next rebuild gives it: ids are assigned over every file of the corpus folder, so the
+    id of a new file depends on the other new files there (two names of one slug). Blocking
+    (it lists the corpus folder): call it in a thread."""
+    from ingest.changes import doc_ids
+    from ingest.discover import discover
 
     by_source = {d.source: d for d in indexed}
-    taken = {d.doc_id for d in by_source.values()}
+    results = list(results)
+    sources = {f.source for f in discover([corpus]).files} | {staged.source for staged, _ in results}
+    ids = doc_ids(sources, {source: d.doc_id for source, d in by_source.items()})
     files = []
     for staged, _written in results:
         old = by_source.get(staged.source)
@@ -94,7 +100,7 @@ def describe(results: Iterable[tuple[StagedFile, bool]], indexed: Iterable[Docum
             StoredFile(
                 name=staged.raw_name,
                 source=staged.source,
-                doc_id=old.doc_id if old else new_doc_id(staged.source, taken),
+                doc_id=ids[staged.source],
                 bytes=staged.size,
                 sha256=staged.sha256,
                 status=status,

@@ -11,16 +11,22 @@ from pathlib import Path, PurePosixPath
 from ingest.errors import UploadRejected
 from ingest.loaders import SUPPORTED_SUFFIXES
 
-MAX_NAME_BYTES = 200
+MAX_NAME_BYTES = 200  # per file or folder name; file systems stop at 255
 MAX_FOLDER_DEPTH = 8
 
-_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\]')
+_UNSAFE_CHARS = re.compile(r'[<>:"|?*\\]')
+# Removed: control characters (C0, DEL, C1; whitespace among them becomes a space first),
+# bidirectional controls, which make a name display other than it is ("txt.exe" shown as
+# "exe.txt"), zero-width spaces and unpaired surrogates.
+_REMOVED_CHARS = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+)
 
 
 def _clean_component(raw: str) -> str:
-    name = unicodedata.normalize("NFC", raw).strip()
-    name = _UNSAFE_CHARS.sub("_", name)
-    return re.sub(r"\s+", " ", name)
+    name = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw))
+    name = _REMOVED_CHARS.sub("", name).strip()
+    return re.sub(r" +", " ", _UNSAFE_CHARS.sub("_", name))
 
 
 def suffix_of(name: str) -> str:
@@ -63,6 +69,8 @@ def safe_folder(raw: str | None) -> str:
         name = _clean_component(part)
         if not name or name.startswith("."):
             raise UploadRejected(f"folder {raw!r} has a hidden or empty component {part!r}")
+        if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise UploadRejected(f"folder name {name[:40]!r}… is longer than {MAX_NAME_BYTES} bytes")
         clean.append(name)
     if len(clean) > MAX_FOLDER_DEPTH:
         raise UploadRejected(f"folder {raw!r} is nested deeper than {MAX_FOLDER_DEPTH} levels")
@@ -81,4 +89,7 @@ def target_path(corpus: Path, source: str) -> Path:
         raise UploadRejected(f"{source} is a symbolic link in the corpus folder; refusing to replace it", status=409)
     if path.is_dir():
         raise UploadRejected(f"{source} is a folder in the corpus folder", status=409)
+    for folder in reversed(path.relative_to(root).parents[:-1]):  # outermost first
+        if (root / folder).exists() and not (root / folder).is_dir():
+            raise UploadRejected(f"{folder} is a file in the corpus folder, not a folder", status=409)
     return path

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingest.errors import UploadRejected
 from ingest.store.writer import fsync_dir
 from service.rebuilds.process import pid_alive
 from service.uploads.names import target_path
@@ -81,11 +82,32 @@ def commit(corpus: Path, files: list[StagedFile]) -> list[tuple[StagedFile, bool
                 staged.path.unlink()
             results.append((staged, False))
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        created = _make_folders(target.parent)
         with open(staged.path, "rb") as handle:
             os.fsync(handle.fileno())
         os.chmod(staged.path, 0o644)
         os.replace(staged.path, target)
-        fsync_dir(target.parent)
+        fsync_dir(target.parent)  # the rename, then every folder it created, innermost first
+        for folder in created:
+            fsync_dir(folder.parent)
         results.append((staged, True))
     return results
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, innermost first. A name
+    the file system refuses (too long, a file in the way) is a 4xx, never a 500."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    try:
+        for path in reversed(missing):
+            path.mkdir()
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UploadRejected(
+            f"cannot create the folder {exc.filename}: a file of that name is in the way", status=409
+        ) from exc
+    except OSError as exc:
+        raise UploadRejected(f"cannot create the folder {exc.filename}: {exc.strerror}") from exc
+    return missing

@@ -66,7 +66,7 @@ def tiny_client(tiny: TinyIndex, tiny_engine: Engine) -> Iterator[TestClient]:
     """The real app over the tiny index, sharing the engine (and its model) of the tests."""
     from service.http.app import create_app  # the real service, only for the runs over HTTP
 
-    with TestClient(create_app(tiny.settings, tiny_engine)) as client:
+    with TestClient(create_app(tiny.settings, tiny_engine), base_url="http://localhost") as client:
         yield client
 
 

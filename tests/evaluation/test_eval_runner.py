@@ -70,7 +70,7 @@ def test_over_http_gives_the_same_numbers_as_in_process(
 ) -> None:
     questions = load_questions(qa_file).questions
     modes = ["hybrid", "dense", "lexical"]
-    asker = over_http("http://testserver", client=tiny_client)
+    asker = over_http("http://localhost", client=tiny_client)
     over = evaluate(questions, asker, modes, KS, per_doc)
     local = evaluate(questions, in_process(tiny_retriever), modes, KS, per_doc)
     assert _comparable(over) == _comparable(local)
@@ -160,7 +160,7 @@ def test_a_source_scope_applies_to_every_question(tiny_retriever, tiny_client, q
     questions = load_questions(qa_file).questions
     for asker in (
         in_process(tiny_retriever, scope="b*.txt"),
-        over_http("http://testserver", client=tiny_client, scope="b*.txt"),
+        over_http("http://localhost", client=tiny_client, scope="b*.txt"),
     ):
         [result] = evaluate(questions, asker, ["lexical"], KS, per_doc=False)
         returned = {o.question.id: [p.source for p in o.returned] for o in result.outcomes}

@@ -42,7 +42,7 @@ def app(built: BuiltIndex, embedder: Embedder):
 
 @pytest.fixture(scope="session")
 def client(app) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:  # runs the lifespan: the engine loads here
+    with TestClient(app, base_url="http://localhost") as test_client:  # runs the lifespan: the engine loads here
         yield test_client
 
 
@@ -75,7 +75,8 @@ def seed_built(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def seed_client(seed_built: BuiltIndex, embedder: Embedder) -> Iterator[TestClient]:
-    with TestClient(create_app(seed_built.settings, engine_for(seed_built.settings, embedder))) as test_client:
+    app = create_app(seed_built.settings, engine_for(seed_built.settings, embedder))
+    with TestClient(app, base_url="http://localhost") as test_client:
         yield test_client
 
 

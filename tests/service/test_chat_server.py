@@ -457,12 +457,11 @@ def protected(tmp_path_factory, embedder):
 
     settings = Settings(
         index_dir=shared_index(tmp_path_factory, embedder),
-        api_keys=[API_KEY],
-        protect_reads=True,
+        read_keys=[API_KEY],
         reload_interval_s=0,
         corpus_dir=tmp_path_factory.mktemp("protected-corpus"),
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
 
 

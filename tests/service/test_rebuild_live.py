@@ -133,7 +133,7 @@ class Server:
         self.root = root
         self.index = root / "index"
         self.corpus = root / "corpus"
-        self.env = clean_env(CLAUSEWISE_API_KEYS=KEY, CLAUSEWISE_RELOAD_INTERVAL_S="0.5", **env)
+        self.env = clean_env(CLAUSEWISE_WRITE_KEYS=KEY, CLAUSEWISE_RELOAD_INTERVAL_S="0.5", **env)
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.log = root / "server.log"
@@ -213,7 +213,7 @@ class Server:
         until = until or (lambda job: job["state"] in {"succeeded", "failed"})
         deadline = time.monotonic() + timeout
         while True:
-            response = self.get(f"/jobs/{job_id}")
+            response = self.get(f"/jobs/{job_id}", headers=AUTH)  # a write key sees pids and errors
             assert response.status_code == 200, response.text
             job = response.json()
             if until(job):
@@ -540,7 +540,7 @@ def test_server_killed_mid_rebuild_restarts_on_the_last_good_index(tmp_path: Pat
     try:
         assert server.version() == version
         assert server.ask("Who shall review the annual water quotas?")["index_version"] == version
-        job = server.get(f"/jobs/{job_id}").json()
+        job = server.get(f"/jobs/{job_id}", headers=AUTH).json()
         assert job["state"] == "failed" and "interrupted" in job["error"], job
         retry = server.post("/index/rebuild", headers=AUTH)
         done = server.wait_job(retry.json()["id"])

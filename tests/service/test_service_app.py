@@ -38,7 +38,14 @@ def test_openapi_describes_the_contract(client) -> None:
     filters = schemas["AskFilters"]
     assert set(filters["properties"]) == {"source", "doc_id", "section"}
     assert filters.get("additionalProperties") is False
-    assert set(schemas["AskResponse"]["properties"]) == {"question", "passages", "index_version", "took_ms"}
+    assert set(schemas["AskResponse"]["properties"]) == {
+        "question",
+        "passages",
+        "confidence",
+        "answered",
+        "index_version",
+        "took_ms",
+    }
     assert set(schemas["PassageOut"]["properties"]) == {"id", "rank", "score", "text", "highlight", "citation"}
 
 
@@ -61,7 +68,7 @@ def test_create_app_without_arguments_reads_the_environment(built: BuiltIndex, e
     app = create_app()
     assert app.state.engine.index_dir == built.index_dir
     app.state.engine._embedders[embedder.name] = embedder
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         assert client.get("/readyz").json()["index_version"] == built.version
 
 
@@ -69,7 +76,7 @@ def test_create_app_without_arguments_reads_the_environment(built: BuiltIndex, e
 @pytest.fixture
 def loading_client(built: BuiltIndex, embedder):
     """An app whose lifespan has not run: the engine holds no index yet."""
-    return TestClient(create_app(built.settings, engine_for(built.settings, embedder)))
+    return TestClient(create_app(built.settings, engine_for(built.settings, embedder)), base_url="http://localhost")
 
 
 def test_not_ready_before_the_index_loads(loading_client) -> None:
@@ -89,7 +96,7 @@ def test_not_ready_before_the_index_loads(loading_client) -> None:
 
 # -- start-up errors ------------------------------------------------------------------------------
 def _start(settings, embedder) -> None:
-    with TestClient(create_app(settings, engine_for(settings, embedder))):
+    with TestClient(create_app(settings, engine_for(settings, embedder)), base_url="http://localhost"):
         pass
 
 

@@ -32,7 +32,18 @@ pytestmark = pytest.mark.usefixtures("hermetic")
 
 MODES = ["hybrid", "dense", "lexical"]
 PASSAGE_KEYS = {"id", "rank", "score", "text", "highlight", "citation"}
-CITATION_KEYS = {"doc_id", "title", "source", "page_start", "page_end", "section", "char_start", "char_end"}
+CITATION_KEYS = {
+    "doc_id",
+    "title",
+    "source",
+    "page_start",
+    "page_end",
+    "section",
+    "char_start",
+    "char_end",
+    "ocr",
+    "url",
+}
 
 # Questions whose answers sit in one known sentence of one known document.
 ANSWERS = [
@@ -65,7 +76,7 @@ def sources(answer: dict) -> set[str]:
 # -- the answer ---------------------------------------------------------------------------------
 def test_answer_has_the_contract_shape(ask, built) -> None:
     answer = ask(f"  {KESTRELMOOR}  ")
-    assert set(answer) == {"question", "passages", "index_version", "took_ms"}
+    assert set(answer) == {"question", "passages", "confidence", "answered", "index_version", "took_ms"}
     assert answer["question"] == KESTRELMOOR
     assert answer["index_version"] == built.version
     assert isinstance(answer["took_ms"], (int, float)) and answer["took_ms"] >= 0
@@ -426,7 +437,9 @@ def article_pages_ask(tmp_path_factory, embedder):
     ]
     write_pdf(root / "docs" / "drought-accord.pdf", pages, "Drought Accord")
     built = build_index(root / "docs", root / "index", embedder)
-    with TestClient(create_app(built.settings, engine_for(built.settings, embedder))) as client:
+    with TestClient(
+        create_app(built.settings, engine_for(built.settings, embedder)), base_url="http://localhost"
+    ) as client:
         yield make_ask(client)
 
 

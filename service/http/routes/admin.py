@@ -10,25 +10,27 @@ one handler, :mod:`service.http.errors`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ingest.errors import Conflict, IndexIncompatibleError, IndexMissingError, NotFound, NotReady
-from service.http.auth import ReadKey, WriteKey
+from service.http.auth import ReadKey, WriteKey, has_write_key
 from service.http.deps import EngineDep, get_snapshot
-from service.http.schemas import ErrorOut
+from service.http.schemas import error_responses
 from service.rebuilds.model import Job
 from service.rebuilds.supervisor import Supervisor
 from service.uploads.corpus import check_built_from, withdraw
 from service.uploads.intake import StoredFile, UploadLimits, describe, receive
 
 router = APIRouter(tags=["live rebuilds"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 415, 503)}
+# The statuses each write endpoint can answer besides its own: no key, a read key, not ready.
+WRITE_ERRORS = (401, 403, 503)
 
 
 class UploadOut(BaseModel):
@@ -45,7 +47,9 @@ class DeleteOut(BaseModel):
 
 class RebuildIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    full: bool = Field(False, description="Re-parse and re-embed every file instead of only new and changed ones.")
+    full: StrictBool = Field(
+        False, description="Re-parse and re-embed every file instead of only new and changed ones."
+    )
 
 
 class ReloadOut(BaseModel):
@@ -85,6 +89,7 @@ _MULTIPART_BODY = {
                     "properties": {
                         "files": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {"type": "string", "format": "binary"},
                             "description": "PDF, TXT, MD or HTML files (any part with a filename is taken).",
                         },
@@ -108,7 +113,7 @@ _MULTIPART_BODY = {
     responses={
         200: {"model": UploadOut, "description": "Every file already indexed with this content: no job."},
         202: {"model": UploadOut},
-        **ERRORS,
+        **error_responses(400, 409, 413, 415, *WRITE_ERRORS),
     },
 )
 async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -> JSONResponse:
@@ -121,7 +126,7 @@ async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -
     limits = UploadLimits.of(request.app.state.settings)
     limits.check_declared(request.headers.get("content-length", ""))
     results = await receive(request.headers.get("content-type", ""), request.stream(), corpus, limits)
-    files = describe(results, get_snapshot(engine).index.documents.values())
+    files = await run_in_threadpool(describe, results, get_snapshot(engine).index.documents.values(), corpus)
     changed = [f.source for f in files if f.status != "unchanged"]
     job = jobs.submit(f"upload of {', '.join(changed)}") if changed else None
     return _accepted({"files": [f.model_dump() for f in files], "job": job}, job)
@@ -132,7 +137,7 @@ async def upload_documents(request: Request, engine: EngineDep, jobs: JobsDep) -
     status_code=202,
     dependencies=[WriteKey],
     response_model=DeleteOut,
-    responses=ERRORS,
+    responses=error_responses(404, 409, *WRITE_ERRORS),
 )
 async def delete_document(doc_id: str, request: Request, engine: EngineDep, jobs: JobsDep) -> JSONResponse:
     """Withdraw a document: remove its file from the corpus folder and start a rebuild that
@@ -145,7 +150,13 @@ async def delete_document(doc_id: str, request: Request, engine: EngineDep, jobs
     return _accepted({"doc_id": doc_id, "source": source, "file_removed": removed, "job": job}, job)
 
 
-@router.post("/index/rebuild", status_code=202, dependencies=[WriteKey], response_model=Job, responses=ERRORS)
+@router.post(
+    "/index/rebuild",
+    status_code=202,
+    dependencies=[WriteKey],
+    response_model=Job,
+    responses=error_responses(400, 409, 413, 422, *WRITE_ERRORS),
+)
 async def rebuild_index(
     request: Request,
     engine: EngineDep,
@@ -164,7 +175,9 @@ async def rebuild_index(
     return _accepted(job, job)
 
 
-@router.post("/index/reload", dependencies=[WriteKey], response_model=ReloadOut, responses=ERRORS)
+@router.post(
+    "/index/reload", dependencies=[WriteKey], response_model=ReloadOut, responses=error_responses(409, *WRITE_ERRORS)
+)
 def reload_index(engine: EngineDep) -> ReloadOut:
     """Switch to the index's current build now, e.g. one just written by `clausewise ingest`.
     The server also does this by itself every CLAUSEWISE_RELOAD_INTERVAL_S seconds."""
@@ -176,16 +189,43 @@ def reload_index(engine: EngineDep) -> ReloadOut:
     return ReloadOut(reloaded=switched, index_version=snapshot.version, previous_version=before)
 
 
-@router.get("/jobs", dependencies=[ReadKey], response_model=list[Job])
-def list_jobs(jobs: JobsDep) -> list[dict]:
-    """The latest rebuild jobs, newest first."""
-    return jobs.recent()
+@router.get("/jobs", dependencies=[ReadKey], response_model=list[Job], responses=error_responses(401, 403, 503))
+def list_jobs(request: Request, jobs: JobsDep) -> list[dict]:
+    """The latest rebuild jobs, newest first. Process ids and why a job failed are shown only
+    with a write key."""
+    recent = jobs.recent()
+    return recent if has_write_key(request) else [redacted(job) for job in recent]
 
 
-@router.get("/jobs/{job_id}", dependencies=[ReadKey], response_model=Job, responses=ERRORS)
-def get_job(job_id: str, jobs: JobsDep) -> dict:
-    """State, progress, counts and per-file errors of a rebuild job."""
+@router.get("/jobs/{job_id}", dependencies=[ReadKey], response_model=Job, responses=error_responses(401, 403, 404, 503))
+def get_job(job_id: str, request: Request, jobs: JobsDep) -> dict:
+    """State, progress, counts and per-file errors of a rebuild job (process ids and why it
+    failed only with a write key)."""
     job = jobs.get(job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id!r}")
-    return job
+    return job if has_write_key(request) else redacted(job)
+
+
+# What a server's folders look like is none of an anonymous caller's business: an absolute
+# POSIX or Windows path, shown as its last part.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])(?:/|[A-Za-z]:\\)[^\s'\"]*")
+FAILED_PRIVATELY = "the job failed; the previous index keeps serving (the reason is shown with a write key)"
+
+
+def _scrub(text: str) -> str:
+    return _ABSOLUTE_PATH.sub(lambda m: "…/" + re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], text)
+
+
+def redacted(job: dict) -> dict:
+    """A job as a caller without a write key sees it: no process ids, no failure reason (it
+    can quote the rebuild process's stderr and name the server's folders), no absolute path in
+    the per-file errors and warnings."""
+    return {
+        **job,
+        "pid": None,
+        "server_pid": None,
+        "error": FAILED_PRIVATELY if job.get("error") else None,
+        "failed": [{**f, "error": _scrub(f["error"])} for f in job.get("failed", [])],
+        "warnings": [{**w, "warning": _scrub(w["warning"])} for w in job.get("warnings", [])],
+    }

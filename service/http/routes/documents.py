@@ -10,7 +10,7 @@ from ingest.errors import NotFound
 from ingest.types import Document
 from service.http.auth import ReadKey
 from service.http.deps import SnapshotDep
-from service.http.schemas import DocumentOut, ErrorOut, PassageDetail
+from service.http.schemas import DocumentOut, PassageDetail, error_responses
 from service.search.serialise import passage_detail
 
 router = APIRouter(tags=["documents"], dependencies=[ReadKey])
@@ -27,12 +27,12 @@ def document_out(document: Document) -> DocumentOut:
     )
 
 
-@router.get("/documents", response_model=list[DocumentOut])
+@router.get("/documents", response_model=list[DocumentOut], responses=error_responses(401, 403, 503))
 def list_documents(snapshot: SnapshotDep) -> list[DocumentOut]:
     return [document_out(d) for d in snapshot.index.documents.values()]
 
 
-@router.get("/documents/{doc_id}", response_model=DocumentOut, responses={404: {"model": ErrorOut}})
+@router.get("/documents/{doc_id}", response_model=DocumentOut, responses=error_responses(401, 403, 404, 503))
 def get_document(doc_id: str, snapshot: SnapshotDep) -> DocumentOut:
     document = snapshot.index.documents.get(doc_id)
     if document is None:
@@ -40,7 +40,7 @@ def get_document(doc_id: str, snapshot: SnapshotDep) -> DocumentOut:
     return document_out(document)
 
 
-@router.get("/passages/{passage_id}", response_model=PassageDetail, responses={404: {"model": ErrorOut}})
+@router.get("/passages/{passage_id}", response_model=PassageDetail, responses=error_responses(401, 403, 404, 422, 503))
 def get_passage(
     passage_id: str,
     snapshot: SnapshotDep,

@@ -1,25 +1,33 @@
-"""Liveness, readiness and metrics."""
+"""Liveness, readiness and metrics.
+
+Each route is an ``async def`` that does no blocking work and has no sync dependency (FastAPI
+runs those in its thread pool): they answer from the event loop, so a probe never waits behind
+the questions that fill the pool.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from service.http.deps import EngineDep
+from ingest.errors import NotFound
+from service.http.auth import require_write_key
 from service.http.metrics import metrics_response
+from service.search.engine import Engine
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict:
+async def healthz() -> dict:
     """The process is up."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(engine: EngineDep):
+async def readyz(request: Request):
     """Ready once the index and model are loaded."""
+    engine: Engine = request.app.state.engine
     if not engine.ready:
         return JSONResponse(
             {"status": "loading", "error": "not_ready", "message": "the index and model are still loading"},
@@ -38,5 +46,11 @@ def readyz(engine: EngineDep):
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics, as CLAUSEWISE_METRICS_ACCESS allows: to anyone, with a write key, or not at all."""
+    access = request.app.state.settings.metrics_access
+    if access == "off":
+        raise NotFound("metrics are switched off (CLAUSEWISE_METRICS_ACCESS=off)")
+    if access == "write-key":
+        require_write_key(request, request.headers.get("authorization"))
     return metrics_response(request)

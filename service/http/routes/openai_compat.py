@@ -14,22 +14,23 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
+from pydantic.json_schema import JsonDict
 
 from ingest.errors import InvalidRequest
 from ingest.settings import Settings
+from service.http import compute
 from service.http.auth import ReadKey
 from service.http.deps import SnapshotDep
 from service.http.errors import invalid_value
-from service.http.schemas import AskFilters
+from service.http.schemas import AskFilters, WholeNumber, error_responses
 from service.search import answer as chat
 from service.search.engine import Snapshot
-from service.search.query import Mode, Query
+from service.search.query import QUESTION_PATTERN, Mode, Query, clean_question
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReadKey])
 
@@ -56,8 +57,35 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+TEXT_PARTS = ("text", "input_text")
+# What OpenAPI says of a user message, as _user_turns checks it: it has text, as a string or in
+# a text part, with a character that is neither whitespace nor removed (the query contract's).
+_HAS_TEXT: JsonDict = {"type": "string", "pattern": QUESTION_PATTERN}
+_USER_HAS_TEXT: JsonDict = {
+    "if": {"properties": {"role": {"const": "user"}}, "required": ["role"]},
+    "then": {
+        "required": ["content"],
+        "properties": {
+            "content": {
+                "anyOf": [
+                    _HAS_TEXT,
+                    {
+                        "type": "array",
+                        "contains": {
+                            "type": "object",
+                            "required": ["type", "text"],
+                            "properties": {"type": {"enum": list(TEXT_PARTS)}, "text": _HAS_TEXT},
+                        },
+                    },
+                ]
+            }
+        },
+    },
+}
+
+
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_USER_HAS_TEXT)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
@@ -67,7 +95,7 @@ class ChatMessage(BaseModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "\n".join(part.text or "" for part in self.content if part.type in ("text", "input_text"))
+        return "\n".join(part.text or "" for part in self.content if part.type in TEXT_PARTS)
 
 
 class StreamOptions(BaseModel):
@@ -82,12 +110,19 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    messages: list[ChatMessage] = Field(..., min_length=1)
+    model: str = Field(json_schema_extra={"enum": list(MODELS)})  # any other: 404 model_not_found
+    messages: list[ChatMessage] = Field(
+        ...,
+        min_length=1,
+        json_schema_extra={
+            "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}
+        },
+    )
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    n: StrictInt | None = Field(None, ge=1)
-    top_k: StrictInt = Field(DEFAULT_TOP_K, ge=1, le=20, description="Passages to cite (clausewise extension).")
+    # Any n is parsed (an OpenAI client may send one); only 1 is served (400 unsupported_value).
+    n: Annotated[WholeNumber | None, WithJsonSchema({"anyOf": [{"const": 1}, {"type": "null"}]})] = None
+    top_k: WholeNumber = Field(DEFAULT_TOP_K, ge=1, le=20, description="Passages to cite (clausewise extension).")
     filters: AskFilters | None = Field(None, description="As for /ask (clausewise extension).")
     history: StrictBool = Field(True, description="Resolve short follow-ups with earlier turns (clausewise extension).")
 
@@ -118,13 +153,15 @@ async def _parse(request: Request) -> ChatCompletionRequest:
 
 # -- the reply --------------------------------------------------------------------------
 def _user_turns(body: ChatCompletionRequest) -> list[str]:
-    turns = [m.text().strip() for m in body.messages if m.role == "user"]
+    """The text of every user message, cleaned as the query contract cleans a question."""
+    turns = [clean_question(m.text()) for m in body.messages if m.role == "user"]
     if not turns:
         raise _rejected(
             "messages must contain at least one message with role 'user'.", "no_user_message", param="messages"
         )
-    if not turns[-1]:
-        raise _rejected("The last user message is empty.", "empty_message", param="messages")
+    if not all(turns):
+        number = 1 + turns.index("")
+        raise _rejected(f"User message {number} has no text.", "empty_message", param="messages")
     return turns
 
 
@@ -136,7 +173,8 @@ def _answer(body: ChatCompletionRequest, snapshot: Snapshot, settings: Settings)
     query = Query.build(
         resolution.query, settings=settings, top_k=body.top_k, mode=MODELS[body.model], filters=body.filters
     )
-    return resolution, chat.compose_answer(snapshot.retriever.search(query))
+    hits = snapshot.retriever.search(query)
+    return resolution, chat.compose_answer(hits, snapshot.retriever.confidence(query, hits))
 
 
 def _usage(body: ChatCompletionRequest, content: str) -> dict:
@@ -156,6 +194,8 @@ def _extras(resolution: chat.Resolution, answer: chat.Answer, snapshot: Snapshot
             "query": resolution.query,
             "followup": resolution.followup,
             "followup_reason": resolution.reason,
+            "confidence": None if answer.confidence is None else round(answer.confidence, 4),
+            "answered": answer.answered,
             "index_version": snapshot.version,
         },
     }
@@ -184,13 +224,43 @@ def _stream(body: ChatCompletionRequest, head: dict, content: str, extras: dict)
     yield _sse("[DONE]")
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat completion (extractive, cited)")
+# The body is parsed by the route (OpenAI's error codes for JSON it cannot read), so OpenAPI is
+# told its schema here; service.http.docs adds ChatCompletionRequest to the components.
+CHAT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
+    }
+}
+# One Server-Sent Event (OpenAPI 3.1 has a stream's schema describe each event): its data is a
+# `chat.completion.chunk` as JSON, the last one `[DONE]`, as OpenAI streams them.
+SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"const": "message"}},
+}
+CHAT_REPLY = {
+    "description": "A `chat.completion`, or with `stream: true` its `chat.completion.chunk`s as Server-Sent Events.",
+    "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "text/event-stream": {"schema": SSE_EVENT},
+    },
+}
+
+
+@router.post(
+    "/chat/completions",
+    summary="OpenAI-compatible chat completion (extractive, cited)",
+    openapi_extra=CHAT_BODY,
+    responses={200: CHAT_REPLY, **error_responses(400, 401, 403, 404, 413, 429, 503, openai=True)},
+)
 async def chat_completions(request: Request, snapshot: SnapshotDep) -> Response:
     """Body as OpenAI's Chat Completions (`model`, `messages`, `stream`, ...), plus the optional
     `top_k`, `filters` and `history`. The reply answers the last user message; it carries the
     structured `citations` beside the standard fields."""
     body = await _parse(request)
-    resolution, answer = await run_in_threadpool(_answer, body, snapshot, request.app.state.settings)
+    settings = request.app.state.settings
+    resolution, answer = await compute.run(settings, _answer, body, snapshot, settings)  # the search pool
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "created": int(time.time()),
@@ -233,12 +303,16 @@ def _model(name: str, snapshot: Snapshot) -> dict:
     }
 
 
-@router.get("/models", summary="The models: one per retrieval mode over the loaded index")
+@router.get(
+    "/models",
+    summary="The models: one per retrieval mode over the loaded index",
+    responses=error_responses(401, 403, 503, openai=True),
+)
 def list_models(snapshot: SnapshotDep) -> dict:
     return {"object": "list", "data": [_model(name, snapshot) for name in MODELS]}
 
 
-@router.get("/models/{model}", summary="One model")
+@router.get("/models/{model}", summary="One model", responses=error_responses(401, 403, 404, 503, openai=True))
 def get_model(model: str, snapshot: SnapshotDep) -> Response:
     if model not in MODELS:
         raise _rejected(f"The model `{model}` does not exist.", "model_not_found", param="model", status=404)

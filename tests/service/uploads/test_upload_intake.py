@@ -53,6 +53,8 @@ def test_describe_tells_added_updated_and_unchanged(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "same.txt").write_bytes(b"same")
+    (corpus / "other").mkdir()
+    (corpus / "other" / "new one.txt").write_bytes(b"indexed")
     results = upload(
         corpus, [("files", "new one.txt", b"new"), ("files", "old.txt", b"changed"), ("files", "same.txt", b"same")]
     )
@@ -61,7 +63,7 @@ def test_describe_tells_added_updated_and_unchanged(tmp_path: Path) -> None:
         SimpleNamespace(source="same.txt", doc_id="same-id", file_hash=hashlib.sha256(b"same").hexdigest()),
         SimpleNamespace(source="other/new one.txt", doc_id="new-one.txt", file_hash="1" * 64),
     ]
-    files = [f.model_dump() for f in describe(results, indexed)]
+    files = [f.model_dump() for f in describe(results, indexed, corpus)]
     assert [(f["source"], f["status"], f["bytes"]) for f in files] == [
         ("new one.txt", "added", 3),
         ("old.txt", "updated", 7),

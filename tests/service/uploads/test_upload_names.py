@@ -18,7 +18,10 @@ from service.uploads.names import safe_filename, safe_folder, target_path
         ("C:\\Users\\me\\Desktop\\notes.md", "notes.md"),
         ("/abs/path/page.HTML", "page.HTML"),
         ("weird<>:|?*name.txt", "weird______name.txt"),
-        ("tab\tand\nnewline.txt", "tab_and_newline.txt"),
+        ("tab\tand\nnewline.txt", "tab and newline.txt"),
+        ("bell\x07and\x00nul\x9b.txt", "bellandnul.txt"),  # control characters removed
+        ("invoice\u202etxt.exe.md", "invoicetxt.exe.md"),  # a bidi override would show "dm.exe.txt"
+        ("\u2066left\u2069 \u200fmark\ufeff.md", "left mark.md"),
         ("  spaced   out .txt ", "spaced out .txt"),
         ("Cafe\u0301.md", "Caf\u00e9.md"),  # NFC
     ],

@@ -26,17 +26,19 @@ def app_for(tmp_path: Path, **settings):
 
 @pytest.fixture
 def served(tmp_path: Path):
-    """An app with API keys and a supervisor, as its lifespan would set them up."""
-    app = app_for(tmp_path, api_keys=[KEY])
+    """An app with a write key and a supervisor, as its lifespan would set them up."""
+    app = app_for(tmp_path, write_keys=[KEY])
     corpus = tmp_path / "corpus"
     app.state.corpus_dir = corpus
     app.state.jobs = Supervisor(app.state.settings, app.state.engine, corpus, tmp_path / "index", spawn=ScriptedSpawn())
-    yield app, TestClient(app)
+    yield app, TestClient(app, base_url="http://localhost")
     app.state.jobs.shutdown(timeout=5)
 
 
 def test_write_endpoints_are_disabled_without_configured_keys(tmp_path: Path) -> None:
-    client = TestClient(app_for(tmp_path, api_keys=[]))  # no lifespan: the key check answers before anything loads
+    client = TestClient(
+        app_for(tmp_path), base_url="http://localhost"
+    )  # no lifespan: the key check answers before anything loads
     calls = [
         lambda: client.post("/documents", files={"files": ("a.txt", b"text")}, headers={"Authorization": "Bearer x"}),
         lambda: client.delete("/documents/a.txt"),
@@ -46,11 +48,11 @@ def test_write_endpoints_are_disabled_without_configured_keys(tmp_path: Path) ->
     for call in calls:
         response = call()
         assert response.status_code == 403, response.text
-        assert "CLAUSEWISE_API_KEYS" in response.json()["message"]
+        assert "CLAUSEWISE_WRITE_KEYS" in response.json()["message"]
 
 
 def test_jobs_before_the_lifespan_started_are_not_ready(tmp_path: Path) -> None:
-    response = TestClient(app_for(tmp_path)).get("/jobs/0123456789abcdef")
+    response = TestClient(app_for(tmp_path), base_url="http://localhost").get("/jobs/0123456789abcdef")
     assert response.status_code == 503, response.text
     assert response.json() == {
         "error": "not_ready",
