@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run index test lint format bench clean
+.PHONY: install system-deps run index test lint format bench clean
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -19,14 +19,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# OCR of scanned PDF pages needs Tesseract (Debian: tesseract-ocr); try to install it when it is
+# missing, and carry on without it: such pages are then reported with the fix, never dropped.
+system-deps:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    tesseract-ocr tesseract-ocr-eng) >/dev/null 2>&1 \
+	  || echo "warning: could not install tesseract-ocr (apt-get); scanned PDF pages will be reported, not read" >&2; }
+
 # Incremental: a run over an unchanged corpus writes nothing and takes well under a second.
-index: install
+index: install system-deps
 	$(BIN)/clausewise ingest $(CORPUS) --index $(INDEX)
 
 run: index
 	$(BIN)/clausewise serve --index $(INDEX) --corpus $(CORPUS) --host $(HOST) --port $(PORT)
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest
 
 # The gate CI runs before the tests: lint, formatting and types.

@@ -264,7 +264,7 @@ def run(pages: int, idle_seconds: float, rate: float, budget: float) -> dict:
     qs = questions()
     with tempfile.TemporaryDirectory(prefix="clausewise-bench-") as tmp:
         pdf = make_pdf(Path(tmp) / PDF_NAME, pages).read_bytes()
-        env = {"CLAUSEWISE_API_KEYS": key, "CLAUSEWISE_RELOAD_INTERVAL_S": "2"}
+        env = {"CLAUSEWISE_WRITE_KEYS": key, "CLAUSEWISE_RELOAD_INTERVAL_S": "2"}
         with (
             server(index, extra_env=env, args=["--corpus", str(corpus)]) as url,
             httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http,

@@ -1,11 +1,15 @@
 """`make bench`: every benchmark in one run, results written into docs/benchmarks.md.
 
-Parts (all by default; `--only ingest,quality,profile,http,rebuild` to choose):
+Parts (all by default; `--only ingest,encoders,quality,profile,http,rebuild,ocr,load` to choose):
   ingest   full build and unchanged re-run of ../shared/corpus
+  parse    parse time against input size for inputs that were once quadratic (bench/parse_scaling.py)
+  encoders query latency and ingestion passages/s of torch fp32/bf16 and onnxruntime fp32/int8
   quality  `clausewise eval` on ../shared/qa/*.jsonl, dense / lexical / hybrid side by side
-  profile  where the time of one hybrid query goes
-  http     /ask latency and throughput at concurrency 1, 8, 32 with 1 and 2 workers
+  profile  where the time of one hybrid query goes, torch and ONNX query encoders side by side
+  http     /ask latency, throughput, RSS and cold start, 1 and 2 workers, torch and ONNX encoders
   rebuild  upload-to-answer time of a 50-page PDF, /ask p99 during a rebuild vs idle
+  ocr      OCR pages/s, and upload-to-answer of a scanned 50-page PDF (bench/ocr.py)
+  load     overload: 64 clients for 60 s, 1 and 2 workers: 200/429 counts, p99, /healthz p99, RSS (bench/load.py)
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 from common import CLAUSEWISE, ROOT, SHARED
 
-PARTS = ["ingest", "quality", "profile", "http", "rebuild"]
+PARTS = ["ingest", "parse", "encoders", "quality", "profile", "http", "rebuild", "ocr", "load"]
 BENCH_INDEX = ROOT / "bench" / "out" / "index"
 
 
@@ -50,6 +54,10 @@ def main() -> None:
     started = time.time()
     if "ingest" in parts:
         script("ingest_bench.py")
+    if "parse" in parts:
+        script("parse_scaling.py", "--write")
+    if "encoders" in parts:
+        script("encoders.py", "--write")
     if {"quality", "profile", "http"} & set(parts):
         index = bench_index()
         if "quality" in parts:
@@ -60,6 +68,10 @@ def main() -> None:
             script("http_bench.py", "--index", str(index), "--duration", args.duration)
     if "rebuild" in parts:
         script("rebuild.py")
+    if "ocr" in parts:
+        script("ocr.py")
+    if "load" in parts:
+        script("load.py")
     print(f"benchmarks done in {time.time() - started:.0f} s; results in docs/benchmarks.md")
 
 

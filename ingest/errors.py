@@ -11,6 +11,7 @@ Families (after Haystack 2's document-store errors: one base, specific subclasse
 - :class:`StoreError` — the index: missing, unreadable or built by another model, busy.
 - :class:`IngestError` — a run or a file that cannot be ingested (:class:`LoadError` per file).
 - :class:`ModelError` — the embedding model cannot be loaded.
+- :class:`SettingsError` — a setting the service cannot start with.
 - :class:`UploadRejected` — an upload the service refuses (a 4xx naming the file and why).
 - :class:`RequestRejected` — any other request the service refuses.
 - :class:`EvaluationError` — a question set or an evaluation that cannot run.
@@ -127,6 +128,14 @@ class ModelError(ClausewiseError):
 
     status = 503
     code = "model_unavailable"
+    exit_code = ExitCode.USAGE
+
+
+class SettingsError(ClausewiseError):
+    """A setting (``CLAUSEWISE_*`` variable or ``.env``) the service cannot start with, e.g. a
+    key in both the read and the write list."""
+
+    code = "invalid_settings"
     exit_code = ExitCode.USAGE
 
 

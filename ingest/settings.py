@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingest.errors import SettingsError
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The names a request to this machine's loopback interface carries in its Host header.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+ANY_INTERFACE = ("0.0.0.0", "::", "")
 
 
 class Settings(BaseSettings):
@@ -36,8 +43,9 @@ class Settings(BaseSettings):
     # BM25-indexing it (the text returned to users stays the bare passage).
     contextualize: bool = True
 
-    # FAISS index type: exact inner product, or approximate ones for large corpora.
-    faiss_index: Literal["flat", "hnsw", "ivf"] = "flat"
+    # The dense index of segments of 50,000 rows or more (smaller ones are searched exactly):
+    # IVF with an 8-bit scalar quantiser, memory-mapped; HNSW, in memory; or flat = exact everywhere.
+    faiss_index: Literal["flat", "hnsw", "ivf"] = "ivf"
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
     ivf_nprobe: int = 16
@@ -49,6 +57,13 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=50, le=2000)  # ≥ the largest top_k (50)
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     article_boost: float = Field(0.2, ge=0.0)
+    # How the lexical side is scaled before fusion: "minmax" over its candidates, or "bound":
+    # divided by the best score the question could reach (its terms' idf), so that a match
+    # on common words weighs little (service/search/fusion.py, measured in docs/benchmarks.md).
+    fusion_lexical: Literal["minmax", "bound"] = "minmax"
+    # Answers whose confidence (0..1, service/search/confidence.py) is below this abstain:
+    # /ask flags them, the chat says the documents do not answer. Chosen by bench/abstention.py.
+    abstain_below: float = Field(0.5, ge=0.0, le=1.0)
     max_question_chars: int = Field(2000, ge=10)
     # Largest JSON request body (uploads have their own caps below).
     max_body_kb: int = Field(1024, ge=16)
@@ -57,17 +72,51 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1)
-    # Torch threads per serving process for query embedding. One: requests run in parallel
-    # threads anyway, and OpenMP pools that spin on an oversubscribed 2-core box turn an
-    # 8 ms query into seconds (measured: docs/benchmarks.md).
+    # Threads of one question in a serving process: onnxruntime's intra-op threads, FAISS's
+    # OpenMP threads (and torch's, on the fallback). One: questions run in parallel on the
+    # search pool anyway, and pools that spin on an oversubscribed 2-core box turn an 8 ms
+    # query into seconds (measured: docs/benchmarks.md).
     query_threads: int = Field(1, ge=1)
-    # API keys for the write endpoints (comma-separated in CLAUSEWISE_API_KEYS). With none
-    # configured, write endpoints are disabled, never open.
+    # Query embedding: "onnx" = the model exported to onnxruntime and verified against torch,
+    # cached in INDEX/encoder (torch is then never imported by the server, `ask` or `mcp`),
+    # falling back to sentence-transformers with a logged WARNING when that fails; "torch" =
+    # always sentence-transformers.
+    query_encoder: Literal["onnx", "torch"] = "onnx"
+    # Recent question embeddings kept per process by the ONNX encoder (0: none).
+    query_cache_size: int = Field(1024, ge=0)
+    # Threads answering questions per serving process (embed, search, highlight, fetch):
+    # 0 = the CPUs available divided by the number of workers, at least 1.
+    search_threads: int = Field(0, ge=0)
+    # Keys, comma-separated, sent as `Authorization: Bearer <key>` (README: Security).
+    # Write keys enable the write endpoints (uploads, deletes, rebuilds, reload): with none
+    # they are disabled, never open. Read keys, when set, are required by every read endpoint
+    # (/ask, documents, passages, /v1, /mcp, /jobs); a write key reads too. A read key may sit
+    # in a web page (the widget), so it can never write: a key in both lists refuses to start.
+    read_keys: Annotated[list[str], NoDecode] = []
+    write_keys: Annotated[list[str], NoDecode] = []
+    # Deprecated: the one key list of old, whose keys are write keys now.
     api_keys: Annotated[list[str], NoDecode] = []
-    # Require a key for the read endpoints too (/ask, /documents, /passages, chat).
+    # Deprecated: with no read keys set, require a write key for the read endpoints.
     protect_reads: bool = False
+    # Host names the service answers to (the Host header), besides the loopback names and
+    # `host`; another Host gets 421, which defeats DNS rebinding. `*` accepts any (behind a
+    # proxy that checks Host itself).
+    allowed_hosts: Annotated[list[str], NoDecode] = []
     # Browser origins allowed to call the API (comma-separated), e.g. a site embedding the widget.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # GET /metrics: `open` to anyone, only with a `write-key`, or `off` (404).
+    metrics_access: Literal["open", "write-key", "off"] = "open"
+
+    # Load: question-answering requests (/ask, /v1/chat/completions, MCP tool calls) in
+    # progress per worker, past which a request gets 429 with Retry-After at once.
+    max_concurrent_questions: int = Field(default_factory=lambda: 2 * usable_cores(), ge=1)
+    retry_after_s: int = Field(1, ge=1)
+    # uvicorn's own limits, per worker: connections and tasks at once (503 past it), the
+    # listen backlog, idle keep-alive, and the largest request line plus headers.
+    max_connections: int = Field(512, ge=1)
+    backlog: int = Field(2048, ge=1)
+    keep_alive_s: int = Field(5, ge=1)
+    max_header_kb: int = Field(16, ge=1, le=1024)
 
     # Live rebuilds (uploads, jobs, reload).
     # Size caps of POST /documents, per file and per request (413 past either).
@@ -85,15 +134,105 @@ class Settings(BaseSettings):
     # a job does not wait for Python, torch and the model to load (several seconds).
     rebuild_prewarm: bool = True
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    # Parsing (ingest/workers): files are parsed in this many worker processes (0 = one per
+    # usable core), each file within `parse_timeout_s` plus `parse_seconds_per_page` a PDF
+    # page of wall-clock time and `parse_memory_mb` of address space (RLIMIT_AS); a file past
+    # either limit is reported and the run goes on.
+    parse_workers: int = Field(0, ge=0)
+    parse_timeout_s: float = Field(60.0, gt=0)
+    parse_seconds_per_page: float = Field(3.0, ge=0)
+    parse_memory_mb: int = Field(2048, ge=0)  # 0: no limit
+
+    # OCR of PDF pages without usable text (ingest/loaders/ocr.py): Tesseract's languages
+    # ("eng", or several: "eng+fra", each needing its tesseract-ocr-<lang> pack), the
+    # rendering resolution, and a limit per page (a page past it is reported, not read).
+    ocr: bool = True
+    ocr_languages: str = Field("eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    ocr_dpi: int = Field(300, ge=72, le=600)
+    ocr_page_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("read_keys", "write_keys", "api_keys", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _keys_apart(self) -> Settings:
+        """Refuse a read key that is also a write key, and protected reads without any key;
+        warn about the deprecated settings."""
+        if set(self.read_keys) & set(self.accepted_write_keys):
+            raise ValueError(
+                "a key is in both CLAUSEWISE_READ_KEYS and CLAUSEWISE_WRITE_KEYS (or CLAUSEWISE_API_KEYS): "
+                "a read key may sit in a web page and must never write; give each list its own keys"
+            )
+        if self.protect_reads and not (self.read_keys or self.accepted_write_keys):
+            raise ValueError("CLAUSEWISE_PROTECT_READS is set but there is no key: set CLAUSEWISE_READ_KEYS")
+        if self.api_keys:
+            warnings.warn(
+                "CLAUSEWISE_API_KEYS is deprecated: its keys are write keys, name them CLAUSEWISE_WRITE_KEYS",
+                FutureWarning,
+                stacklevel=2,
+            )
+        if self.protect_reads:
+            warnings.warn(
+                "CLAUSEWISE_PROTECT_READS is deprecated: setting CLAUSEWISE_READ_KEYS protects the reads",
+                FutureWarning,
+                stacklevel=2,
+            )
+        return self
+
+    @property
+    def accepted_write_keys(self) -> list[str]:
+        """The write keys, with those of the deprecated CLAUSEWISE_API_KEYS."""
+        return [*self.write_keys, *self.api_keys]
+
+    @property
+    def reads_protected(self) -> bool:
+        return bool(self.read_keys) or self.protect_reads
+
+    @property
+    def served_hosts(self) -> list[str]:
+        """The host names a request may name: loopback, `host` unless it binds every interface,
+        and `allowed_hosts` (as :func:`host_name` reads them)."""
+        names = [*LOOPBACK_HOSTS, *([] if self.host in ANY_INTERFACE else [self.host]), *self.allowed_hosts]
+        return list(dict.fromkeys(host_name(name) for name in names))
+
+
+def host_name(host: str) -> str:
+    """The name of a ``Host`` header, an origin's authority or a configured host, without its
+    port: ``[::1]:80`` → ``::1``, ``Example.org.:80`` → ``example.org``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment; a value the service cannot
+    run with is a :class:`~ingest.errors.SettingsError` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: ``CLAUSEWISE_<NAME>: what is wrong`` each."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = error.get("loc") or ()
+        parts.append(f"CLAUSEWISE_{str(loc[0]).upper()}: {message}" if loc else message)
+    return "invalid settings: " + "; ".join(parts)

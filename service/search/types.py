@@ -4,6 +4,7 @@ carries one) and a :class:`Hit` (one ranked passage of a search)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -21,10 +22,14 @@ class Citation(BaseModel):
     section: str | None
     char_start: int
     char_end: int
+    ocr: bool = False  # the passage was read from page images by OCR: check it against the source
+    url: str = ""  # the source opened at the passage, relative to the service's root (see source_url)
 
     @classmethod
     def of(cls, passage: Passage, document: Document) -> Citation:
         return cls(
+            ocr=bool(passage.ocr),
+            url=source_url(passage.id),
             doc_id=document.doc_id,
             title=document.title,
             source=document.source,
@@ -34,6 +39,13 @@ class Citation(BaseModel):
             char_start=passage.char_start,
             char_end=passage.char_end,
         )
+
+
+def source_url(passage_id: str) -> str:
+    """Where a passage is shown in its source: its page with the passage marked (PDF), or the
+    cleaned text scrolled to it (``#passage``). Relative to the service's root, so that it
+    resolves against whatever address the service is reached at (the page, the widget, a proxy)."""
+    return f"/passages/{quote(passage_id, safe=':')}/view#passage"
 
 
 @dataclass
