@@ -16,7 +16,7 @@ import pytest
 
 from service.search import answer as chat
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "treaties"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "treaties"
 
 
 @dataclass(frozen=True)

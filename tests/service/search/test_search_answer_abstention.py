@@ -3,7 +3,7 @@ nothing, and the confidence model behaves as its features say."""
 
 from __future__ import annotations
 
-from test_chat_compose import hit
+from test_search_answer import hit
 
 from service.search import answer as chat
 from service.search.confidence import Confidence, calibrated
