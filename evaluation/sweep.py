@@ -57,8 +57,9 @@ class QueryCache:
 
 
 def _corpus_copy(index: StoredIndex, folder: Path, log: Log) -> Path:
-    """A folder of links to the index's documents, under their recorded sources, found in
-    the index's recorded roots: re-ingesting it gives the same documents."""
+    """A folder of the index's documents (hard links, or copies across file systems), under
+    their recorded sources, found in the index's recorded roots: re-ingesting it gives the same
+    documents. Not symbolic links: the ingest walk skips links that leave the folder."""
     roots = [Path(r) for r in index.manifest.roots]
     if not roots:
         raise SweepError("the index does not record the folders it was built from; rebuild it with `clausewise ingest`")
@@ -84,7 +85,7 @@ def _corpus_copy(index: StoredIndex, folder: Path, log: Log) -> Path:
         target = corpus / document.source
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.symlink(path.resolve(), target)
+            os.link(path.resolve(), target)
         except OSError:
             shutil.copy2(path, target)
         found += 1

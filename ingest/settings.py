@@ -51,15 +51,18 @@ class Settings(BaseSettings):
     ivf_nprobe: int = 16
 
     # Retrieval.
-    # Hybrid = alpha * dense + (1 - alpha) * BM25, each min-max normalised over its top
-    # `candidates`; passages under an article the question names ("Article 31") get
+    # Hybrid = alpha * dense + (1 - alpha) * BM25, dense min-max normalised over its top
+    # `candidates`, BM25 as `fusion_lexical` says; passages under an article the question names ("Article 31") get
     # `article_boost` on top. Measured against reciprocal rank fusion in docs/benchmarks.md.
     candidates: int = Field(100, ge=50, le=2000)  # ≥ the largest top_k (50)
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     article_boost: float = Field(0.2, ge=0.0)
     # How the lexical side is scaled before fusion: "minmax" over its candidates, or "bound":
     # divided by the best score the question could reach (its terms' idf), so that a match
-    # on common words weighs little (service/search/fusion.py, measured in docs/benchmarks.md).
+    # on common words weighs little (service/search/fusion.py). "bound" raises R@1 and MRR on
+    # both shared sets (treaties 0.489 -> 0.556, policies 0.170 -> 0.185) but loses 5 of 400
+    # policy questions within 2,000 characters and the chat's follow-up rule's gain at rank 1
+    # (tests/service/search/test_search_followups.py): not the default until both are mended.
     fusion_lexical: Literal["minmax", "bound"] = "minmax"
     # Answers whose confidence (0..1, service/search/confidence.py) is below this abstain:
     # /ask flags them, the chat says the documents do not answer. Chosen by bench/abstention.py.
