@@ -171,7 +171,7 @@ def test_info_prints_the_manifest(built: Built, clausewise: Run) -> None:
     assert f"content_digest: {manifest.content_digest}" in out
     assert f"model: all-MiniLM-L6-v2 ({manifest.model.dimension}-d)" in out
     assert "chunking:" in out and "'max_tokens'" in out
-    assert "faiss: {'type': 'flat'}" in out
+    assert manifest.faiss is not None and f"faiss: {manifest.faiss.to_json()}" in out
     assert f"counts: {{'documents': 2, 'passages': {manifest.counts.passages}, 'pages': 3}}" in out
     assert "convention.pdf" in out and TREATY_TITLE in out and "notes.txt" in out
 

@@ -371,7 +371,7 @@ def test_bad_uploads_are_refused_and_change_nothing(live: Server) -> None:
     # Past the per-request cap, refused from the Content-Length alone, before any byte is read.
     with socket.create_connection(("127.0.0.1", int(live.url.rsplit(":", 1)[1])), timeout=30) as sock:
         sock.sendall(
-            b"POST /documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() + b"\r\n"
+            b"POST /documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + KEY.encode() + b"\r\n"
             b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000000\r\n\r\n"
         )
         head = sock.recv(4096).decode()
