@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.settings import Settings
 from service.http import errors
+from service.http.body import buffered
 
 UPLOAD_PATH = "/documents"
 QUESTION_PATHS = frozenset({"/ask", "/v1/chat/completions", "/mcp"})
@@ -94,15 +95,11 @@ class QuestionLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            messages = await _read_body(receive)
+            body, replay = await buffered(receive)
         except HTTPException as exc:  # the body limit, raised by the middleware outside
             await errors.handle(Request(scope), exc)(scope, receive, send)
             return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        if path == MCP_PATH and not _calls_tool(b"".join(m.get("body", b"") for m in messages)):
+        if path == MCP_PATH and not _calls_tool(body):
             await self.app(scope, replay, send)  # initialize, tools/list, ...: cheap, never refused
             return
         if not self.slots.try_acquire():
@@ -118,16 +115,6 @@ class QuestionLimitMiddleware:
             await self.app(scope, replay, send)
         finally:
             self.slots.release()
-
-
-async def _read_body(receive: Receive) -> list[Message]:
-    """Every message of the request body (or up to a disconnect), to be replayed to the app."""
-    messages = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return messages
 
 
 def _calls_tool(body: bytes) -> bool:

@@ -14,9 +14,10 @@ import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.http import errors
+from service.http.body import buffered
 
 MAX_DEPTH = 64  # OpenAI's tool schemas, the deepest bodies clients send, stay far below
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -48,28 +49,13 @@ class JsonDepthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            messages = await _read_body(receive)
+            body, replay = await buffered(receive)
         except HTTPException as exc:  # the body limit, raised by the middleware outside
             await errors.handle(Request(scope), exc)(scope, receive, send)
             return
-        body = b"".join(m.get("body", b"") for m in messages)
         if b"[" in body or b"{" in body:
             if json_depth(body, self.max_depth) > self.max_depth:
                 refused = HTTPException(400, f"the JSON body nests deeper than {self.max_depth} levels")
                 await errors.handle(Request(scope), refused)(scope, receive, send)
                 return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
         await self.app(scope, replay, send)
-
-
-async def _read_body(receive: Receive) -> list[Message]:
-    """Every message of the request body (bounded by the body limit outside), or up to a disconnect."""
-    messages = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return messages
