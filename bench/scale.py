@@ -155,16 +155,19 @@ def ingest_step(out: Path) -> dict:
 
 
 def updates(out: Path) -> dict:
+    """Time the four kinds of run; each step changes a file no earlier run touched, so that the
+    steps can be measured again (``--again``) over the same corpus."""
     corpus = out / "corpus"
     before = read_manifest(out / "index").index_version
     result = {"unchanged": ingest_step(out)}
     result["unchanged"]["republished"] = result["unchanged"]["version"] != before
-    (corpus / "added.md").write_text("# Added\n\nA two-line note on the registration of newborn children.\n")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (corpus / f"added-{stamp}.md").write_text("# Added\n\nA two-line note on the registration of newborn children.\n")
     result["add one file"] = ingest_step(out)
-    changed = corpus / "d0000" / "doc-0000001.md"
-    changed.write_text(changed.read_text() + "\nA sentence added to change this document.\n")
+    changed, deleted = sorted((corpus / "d0000").glob("doc-*.md"))[:2]
+    changed.write_text(changed.read_text() + f"\nA sentence added on {stamp} to change this document.\n")
     result["change one file"] = ingest_step(out)
-    (corpus / "d0000" / "doc-0000002.md").unlink()
+    deleted.unlink()
     result["delete one file"] = ingest_step(out)
     return result
 
@@ -242,14 +245,24 @@ def main() -> None:
     parser.add_argument("--source-index", type=Path, default=ROOT / "bench" / "out" / "index")
     parser.add_argument("--questions", type=int, default=200, help="Shared questions asked per mode.")
     parser.add_argument("--record", action="store_true", help="Write the results into docs/benchmarks.md.")
+    parser.add_argument(
+        "--again", action="store_true", help="Measure again over the corpus and index an earlier run built in --out."
+    )
     args = parser.parse_args()
-    if (args.out / "index").exists() or (args.out / "corpus").exists():
-        parser.error(f"{args.out} already holds a corpus or an index: give an empty folder")
     os.environ.pop("CLAUSEWISE_INDEX_DIR", None)
     settings = Settings()
-    texts, vectors, model = source_material(args.source_index)
-    build_s = build(args.passages, args.out, texts, vectors, model, settings)
-    data: dict = {"passages": args.passages, "build_s": round(build_s, 1)}
+    data: dict = {"passages": args.passages}
+    if args.again:
+        earlier = json.loads((args.out / "scale.json").read_text()) if (args.out / "scale.json").exists() else {}
+        if earlier.get("passages") != args.passages:
+            parser.error(f"{args.out} holds no earlier run of --passages {args.passages}")
+        data["build_s"] = earlier["build_s"]
+    else:
+        if (args.out / "index").exists() or (args.out / "corpus").exists():
+            parser.error(f"{args.out} already holds a corpus or an index: give an empty folder (or --again)")
+        texts, vectors, model = source_material(args.source_index)
+        data["build_s"] = round(build(args.passages, args.out, texts, vectors, model, settings), 1)
+        (args.out / "scale.json").write_text(json.dumps(data, indent=2))
     data["index_mib"] = round(_du(args.out / "index") / 2**20, 1)
     data["segments"] = len(read_manifest(args.out / "index").segments)
     data["updates"] = updates(args.out)

@@ -82,12 +82,12 @@ def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: 
     # sibling with text ("Article 5\n\nDeleted.") stays a passage of its own.
     sections = _sections(doc)
     section_starts = [m[0] for m in doc.section_marks]
-    units: list[tuple[int, int, list[tuple[int, int]]]] = []
+    units: list[tuple[int, int, list[int]]] = []
     carry: int | None = None
     for index, (start, end, paragraphs) in enumerate(sections):
         if carry is not None:
             start, carry = carry, None
-        tokens = [(start + a, start + b) for a, b in token_offsets(text[start:end])]
+        tokens = [start + a for a, _ in token_offsets(text[start:end])]  # where each token starts
         if len(tokens) < MIN_SECTION_TOKENS and index < len(sections) - 1:
             here = _value_at(doc.section_marks, section_starts, end - 1) or ""
             following = _value_at(doc.section_marks, section_starts, sections[index + 1][0]) or ""
@@ -124,10 +124,9 @@ def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: 
     return passages
 
 
-def _pack(text: str, start: int, end: int, tokens: list[tuple[int, int]], params: ChunkParams) -> list[tuple[int, int]]:
+def _pack(text: str, start: int, end: int, token_starts: list[int], params: ChunkParams) -> list[tuple[int, int]]:
     """Greedy sentence packing with whole-sentence overlap; over-long sentences are cut at
     token boundaries that fall on whitespace."""
-    token_starts = [t[0] for t in tokens]
 
     def n_tokens(a: int, b: int) -> int:
         return bisect.bisect_left(token_starts, b) - bisect.bisect_left(token_starts, a)

@@ -37,10 +37,11 @@ from ingest.changes import IngestReport, NextBuild, assemble, parse, sort_out
 from ingest.chunker import ChunkParams
 from ingest.discover import FoundFile, discover
 from ingest.embedder import Embedder
+from ingest.embedding.cache import encoder_dir
 from ingest.embedding.provision import prepare_query_encoder
 from ingest.embedding.source import resolve_source
 from ingest.errors import IndexIncompatibleError, IndexMissingError, NothingToIngest
-from ingest.settings import Settings
+from ingest.settings import Settings, usable_cores
 from ingest.store.dense import DensePolicy
 from ingest.store.format import Chunking, Counts, Manifest, ModelInfo
 from ingest.store.lexical import Postings, tokenize
@@ -112,7 +113,7 @@ def ingest(
         clean_leftovers(index_dir)
         previous = None if rebuild else _open_previous(index_dir)
         try:
-            embedder = embedder or Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16)
+            embedder = embedder or _embedder(settings, index_dir, previous)
             run = _Run(settings, index_dir, embedder, report, progress or _quiet, show_progress_bar, retry_failed)
             version, documents = run.update(paths, found.files, previous)
         finally:
@@ -200,6 +201,19 @@ class _Run:
         self.report.published = True
         prepare_query_encoder(self.index_dir, self.embedder, self.settings)  # INDEX/encoder for the server
         return read_manifest(self.index_dir).index_version, documents  # a merge publishes again
+
+
+def _embedder(settings: Settings, index_dir: Path, previous: StoredIndex | None) -> Embedder:
+    """The model, started with the index's ONNX encoder when an update may be small."""
+    embedder = Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16)
+    if previous is None or not settings.embed_onnx_up_to:
+        return embedder
+    from ingest.embedding.onnx_encoder import try_load  # onnxruntime: only for an update
+
+    encoder, _ = try_load(encoder_dir(index_dir), embedder.name, warm=False, intra_op_threads=usable_cores())
+    if encoder is not None:
+        embedder.start_with(encoder, settings.embed_onnx_up_to)
+    return embedder
 
 
 def _check_model(previous: StoredIndex | None, embedder: Embedder, index_dir: Path) -> None:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # bf16 autocast on CPUs with AMX is ~2.7x faster for ingestion and practically lossless
     # (see docs/benchmarks.md); queries always run in fp32.
     embed_bf16: bool = True
+    # An update with at most this many passages to embed uses the index's ONNX query encoder
+    # (loads in ~0.3 s) instead of importing sentence-transformers (~5 s); 0 switches it off.
+    embed_onnx_up_to: int = Field(256, ge=0)
 
     # Passages, sized in tokens of the model's own tokenizer.
     chunk_tokens: int = Field(160, ge=16, le=2048)

@@ -13,6 +13,7 @@ The formula is bm25s's "lucene" variant (k1 = 1.5, b = 0.75, idf = ln(1 + (N - d
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -119,7 +120,9 @@ class Postings:
         vocab = json.loads((folder / _VOCAB).read_text())
         if not isinstance(vocab, dict):
             raise TypeError(f"{folder / _VOCAB} is not a JSON object")
-        arrays = [np.load(folder / name, mmap_mode="r") for name in (_INDPTR, _ROWS, _TF, _LENGTHS)]
+        # Plain ndarray views of the maps: still backed by the file, without numpy.memmap's
+        # per-slice bookkeeping (a query slices the postings a few dozen times a segment).
+        arrays = [np.asarray(np.load(folder / name, mmap_mode="r")) for name in (_INDPTR, _ROWS, _TF, _LENGTHS)]
         return cls(vocab, *arrays)
 
     def run(self, term: str) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +143,21 @@ class _Part:
     global_rows: np.ndarray
     deleted: bool  # whether any row is deleted (then runs are filtered)
 
+    @property
+    def offset(self) -> int:
+        """Without deletions a segment's rows are numbered on from its first: local row + offset."""
+        return int(self.global_rows[0]) if len(self.global_rows) else 0
+
+    def frequency(self, term: str) -> int:
+        """How many live rows of the segment hold ``term``."""
+        t = self.postings.vocab.get(term)
+        if t is None:
+            return 0
+        if not self.deleted:
+            return int(self.postings.indptr[t + 1] - self.postings.indptr[t])
+        rows, _ = self.postings.run(term)
+        return int((self.global_rows[rows] >= 0).sum())
+
 
 class LexicalIndex:
     """BM25 over the live passages of every segment of a generation, rows numbered as the
@@ -152,6 +170,11 @@ class LexicalIndex:
         # Summed as integers: exact, so the same live corpus has the same average however split.
         total = sum(int(np.asarray(p.lengths)[rows >= 0].sum(dtype=np.int64)) for p, rows in parts)
         self.average_length = total / size if size else 0.0
+        # A generation never changes: a term's frequency is summed over the segments once.
+        self._frequency = functools.lru_cache(maxsize=1 << 16)(self._live_frequency)
+
+    def _live_frequency(self, term: str) -> int:
+        return sum(part.frequency(term) for part in self._parts)
 
     def _runs(self, term: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per segment, the live postings of ``term``: generation rows, tf, and lengths."""
@@ -160,17 +183,19 @@ class LexicalIndex:
             rows, tf = part.postings.run(term)
             if not len(rows):
                 continue
-            where = part.global_rows[rows]
             lengths = np.asarray(part.postings.lengths)[rows]
             if part.deleted:
+                where = part.global_rows[rows]
                 live = where >= 0
                 where, tf, lengths = where[live], tf[live], lengths[live]
+            else:
+                where = rows + part.offset
             runs.append((where, tf, lengths))
         return runs
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """How many live passages hold each of ``terms`` (summed over the segments)."""
-        return {term: sum(len(where) for where, _, _ in self._runs(term)) for term in set(terms)}
+        return {term: self._frequency(term) for term in set(terms)}
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25 idf of each of ``terms`` over the live corpus (what highlighting weighs words by)."""
@@ -185,10 +210,10 @@ class LexicalIndex:
         norm = K1 * (1 - B)
         slope = K1 * B / self.average_length if self.average_length else 0.0
         for term, repeats in Counter(tokenize_one(query)).items():
-            runs = self._runs(term)
-            df = sum(len(where) for where, _, _ in runs)
+            df = self._frequency(term)
             if not df:
                 continue
+            runs = self._runs(term)
             weight = float(bm25_idf(df, self.size)) * repeats
             for where, tf, lengths in runs:
                 # Rows are unique within a run, so the fancy-indexed add does not lose any.

@@ -40,6 +40,7 @@ ASSETS = {
 }
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+ERROR_SCHEMAS = frozenset({"ErrorOut", "OpenAIErrorOut", *VALIDATION_SCHEMAS})
 
 
 def assets_dir() -> Path:
@@ -131,11 +132,18 @@ def contract(app: FastAPI, settings: Settings) -> dict[str, Any]:
         error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{_error_shape(path)}"}}}
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
-                if status[:1] in "45":
+                if status[:1] in "45" and _is_error_reply(response):
                     response["content"] = error
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     return document
+
+
+def _is_error_reply(response: dict[str, Any]) -> bool:
+    """Whether a documented 4xx/5xx is the error handler's (a route may document its own, as
+    ``/readyz``'s 503 or a file's 416 are)."""
+    refs = [content.get("schema", {}).get("$ref", "") for content in response.get("content", {}).values()]
+    return not refs or any(ref.rsplit("/", 1)[-1] in ERROR_SCHEMAS for ref in refs)
 
 
 def _error_shape(path: str) -> str:

@@ -116,6 +116,7 @@ STATUS_REASONS = {
     409: "Conflicts with the state of the corpus folder or the index.",
     413: "The body, or a file in it, is larger than the server's limit.",
     415: "A file's type is not accepted, or its content does not match its extension.",
+    421: "The request's `Host` is not a name this service is served as (DNS-rebinding defence): see `CLAUSEWISE_ALLOWED_HOSTS`.",
     422: "The body or a parameter breaks the schema.",
     429: "This worker is answering as many questions as it may at once: retry after `Retry-After` seconds.",
     503: "The index is still loading, or the job manager is not running.",

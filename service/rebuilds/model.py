@@ -28,7 +28,7 @@ def now() -> str:
 
 
 def _zero_counts() -> dict[str, int]:
-    return dict.fromkeys(("added", "updated", "removed", "unchanged", "failed"), 0)
+    return dict.fromkeys(("added", "updated", "removed", "unchanged", "failed", "failed_unchanged"), 0)
 
 
 class Progress(BaseModel):
@@ -77,12 +77,17 @@ class Job(BaseModel):
     finished_at: str | None = None
     progress: Progress = Field(default_factory=Progress)
     counts: dict[str, int] = Field(
-        default_factory=_zero_counts, description="added, updated, removed, unchanged, failed"
+        default_factory=_zero_counts, description="added, updated, removed, unchanged, failed, failed_unchanged"
     )
     added: list[str] = Field(default_factory=list)
     updated: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
     failed: list[FileError] = Field(default_factory=list)
+    failed_unchanged: list[FileError] = Field(
+        default_factory=list,
+        description="Files that failed before with the same bytes: not parsed again until they change "
+        'or a full rebuild (`{"full": true}`) retries them.',
+    )
     warnings: list[FileWarning] = Field(
         default_factory=list, description="Files indexed with a caveat (e.g. unreadable pages left out)."
     )
@@ -109,6 +114,9 @@ class Job(BaseModel):
         """Take over what a rebuild did."""
         self.added, self.updated, self.removed = list(report.added), list(report.updated), list(report.removed)
         self.failed = [FileError(source=s, doc_id=report.doc_ids.get(s), error=why) for s, why in report.failed]
+        self.failed_unchanged = [
+            FileError(source=s, doc_id=report.doc_ids.get(s), error=why) for s, why in report.failed_unchanged
+        ]
         self.warnings = [FileWarning(source=s, warning=why) for s, why in report.warnings]
         self.counts = {
             "added": len(self.added),
@@ -116,6 +124,7 @@ class Job(BaseModel):
             "removed": len(self.removed),
             "unchanged": len(report.unchanged),
             "failed": len(self.failed),
+            "failed_unchanged": len(self.failed_unchanged),
         }
         self.published = report.published
         self.index_version = report.index_version

@@ -32,6 +32,8 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
+    # Failed before with the same bytes: not parsed again until changed (a full rebuild retries).
+    failed_unchanged: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (source, caveat)
     doc_ids: dict[str, str] = field(default_factory=dict)  # source → doc_id, failed files included
     published: bool = False
@@ -53,6 +55,7 @@ class BuildReport:
             removed=[str(s) for s in data.get("removed", [])],
             unchanged=[str(s) for s in data.get("unchanged", [])],
             failed=[(str(s), str(why)) for s, why in data.get("failed", [])],
+            failed_unchanged=[(str(s), str(why)) for s, why in data.get("failed_unchanged", [])],
             warnings=[(str(s), str(why)) for s, why in data.get("warnings", [])],
             doc_ids={str(k): str(v) for k, v in (data.get("doc_ids") or {}).items()},
             published=bool(data.get("published")),

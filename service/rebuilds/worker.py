@@ -102,6 +102,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings, embedder: Embedder, f
                 rebuild=full,
                 embedder=embedder,
                 progress=on_progress,
+                retry_failed=full,  # a full rebuild parses every file again, those that failed too
             )
         except IndexBusyError as exc:
             if time.monotonic() > deadline:

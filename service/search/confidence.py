@@ -31,6 +31,11 @@ W_DOC = 32.88
 W_TOP = -14.26
 BIAS = -3.56
 _BLOCK = 50_000  # rows of vectors read at once when the centroids are built
+# Up to this many documents every centroid is compared (a product with at most ~12 MB of
+# vectors, under a millisecond); past it, only the documents of the question's nearest
+# passages are, which bounds the cost per question however many documents the index holds.
+EXACT_DOCS = 8_192
+NEAR_PASSAGES = 64  # how many nearest passages name the candidate documents then
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,19 @@ class DocumentCentroids:
         self.vectors = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         self.passage_doc = index.passage_doc
 
-    def nearest(self, query: np.ndarray, mask: np.ndarray | None) -> float:
-        """The best cosine of ``query`` with a document ``mask`` keeps (all without one)."""
-        if mask is None:
-            docs = np.arange(len(self.vectors))
+    @property
+    def exhaustive(self) -> bool:
+        """Whether :meth:`nearest` compares every document (else it needs ``near_rows``)."""
+        return len(self.vectors) <= EXACT_DOCS
+
+    def nearest(self, query: np.ndarray, mask: np.ndarray | None, near_rows: np.ndarray | None = None) -> float:
+        """The best cosine of ``query`` with a document ``mask`` keeps (all without one). Past
+        :data:`EXACT_DOCS` documents, among those of ``near_rows`` (the question's nearest
+        passages in scope): the nearest document almost always holds one of them."""
+        if not self.exhaustive and near_rows is not None:
+            docs = np.unique(self.passage_doc[near_rows])
+        elif mask is None:
+            return float((self.vectors @ query).max()) if len(self.vectors) else 0.0
         else:
             docs = np.unique(self.passage_doc[mask])
         if not len(docs):
@@ -76,9 +90,14 @@ class DocumentCentroids:
 
 
 def assess(
-    centroids: DocumentCentroids, query: np.ndarray, mask: np.ndarray | None, top_cosine: float, threshold: float
+    centroids: DocumentCentroids,
+    query: np.ndarray,
+    mask: np.ndarray | None,
+    top_cosine: float,
+    threshold: float,
+    near_rows: np.ndarray | None = None,
 ) -> Confidence:
     """The confidence of an answer whose best passage has ``top_cosine`` with ``query``."""
-    document = centroids.nearest(query, mask)
+    document = centroids.nearest(query, mask, near_rows)
     value = calibrated(document, top_cosine)
     return Confidence(value=value, answered=value >= threshold, document_cosine=document, top_cosine=top_cosine)

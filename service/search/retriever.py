@@ -13,7 +13,7 @@ from ingest.settings import Settings
 from ingest.store.dense import top_n
 from ingest.store.lexical import tokenize_one
 from ingest.store.reader import StoredIndex
-from service.search.confidence import Confidence, DocumentCentroids, assess
+from service.search.confidence import NEAR_PASSAGES, Confidence, DocumentCentroids, assess
 from service.search.fusion import fuse, lexical_bound
 from service.search.highlight import Highlighter
 from service.search.query import Filters, Mode, Query
@@ -158,7 +158,8 @@ class Retriever:
         if hits:
             row = self.index.row_of(hits[0].passage.id)
             top = float(self.index.vectors_of([row])[0] @ vector) if row is not None else 0.0
-        found = assess(self._centroids, vector, mask, top, self.settings.abstain_below)
+        near = None if self._centroids.exhaustive else self.index.dense_search(vector, NEAR_PASSAGES, mask)[0]
+        found = assess(self._centroids, vector, mask, top, self.settings.abstain_below, near)
         return found if hits else Confidence(0.0, False, found.document_cosine, 0.0)
 
     def run(

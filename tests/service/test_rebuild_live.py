@@ -323,7 +323,7 @@ def test_upload_pdf_then_ask_cites_it(live: Server, tmp_path: Path) -> None:
 
     job = live.wait_job(body["job"]["id"])
     assert job["state"] == "succeeded", job
-    assert job["counts"] == {"added": 2, "updated": 0, "removed": 0, "unchanged": 3, "failed": 0}
+    assert job["counts"] == {"added": 2, "updated": 0, "removed": 0, "unchanged": 3, "failed": 0, "failed_unchanged": 0}
     assert job["added"] == ["treaties/escape.txt", "treaties/zephyrine-accord.pdf"]
     assert job["progress"]["files_done"] == job["progress"]["files_total"] == 2
     assert job["progress"]["passages_done"] == job["progress"]["passages_total"] > 0
@@ -518,6 +518,34 @@ def test_killed_rebuild_fails_the_job_and_the_old_index_serves(live: Server) -> 
     done = live.wait_job(retry.json()["id"])
     assert done["state"] == "succeeded" and done["added"] == ["epsilon-compendium.txt"], done
     assert not list(live.index.glob(".tmp-*"))
+
+
+def test_a_file_that_failed_is_not_parsed_again_until_a_full_rebuild(live: Server) -> None:
+    """A broken file put straight into the corpus folder fails once; the next rebuild reports it
+    as failed-unchanged without parsing it, and a full rebuild tries it again."""
+    broken = live.corpus / "torn-minutes.pdf"
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n")  # cut short
+    try:
+
+        def rebuild(body: dict | None = None) -> dict:
+            response = live.post("/index/rebuild", headers=AUTH, json=body)
+            assert response.status_code == 202, response.text
+            return live.wait_job(response.json()["id"])
+
+        first = rebuild()
+        assert first["state"] == "succeeded" and not first["published"], first
+        assert [f["source"] for f in first["failed"]] == ["torn-minutes.pdf"] and not first["failed_unchanged"]
+        reason = first["failed"][0]["error"]
+        again = rebuild()
+        assert not again["failed"] and again["failed_unchanged"] == first["failed"], again
+        assert again["counts"]["failed_unchanged"] == 1 and again["counts"]["failed"] == 0
+        assert live.get(f"/jobs/{again['id']}").json()["failed_unchanged"][0]["source"] == "torn-minutes.pdf"
+        full = rebuild({"full": True})
+        assert full["state"] == "succeeded", full
+        assert [(f["source"], f["error"]) for f in full["failed"]] == [("torn-minutes.pdf", reason)]
+        assert not full["failed_unchanged"]
+    finally:
+        broken.unlink()
 
 
 def test_server_killed_mid_rebuild_restarts_on_the_last_good_index(tmp_path: Path, embedder) -> None:

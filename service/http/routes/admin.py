@@ -28,7 +28,7 @@ from service.rebuilds.supervisor import Supervisor
 from service.uploads.corpus import check_built_from, withdraw
 from service.uploads.intake import StoredFile, UploadLimits, describe, receive
 
-router = APIRouter(tags=["live rebuilds"])
+router = APIRouter(tags=["live rebuilds"], responses=error_responses(421))
 # The statuses each write endpoint can answer besides its own: no key, a read key, not ready.
 WRITE_ERRORS = (401, 403, 503)
 
@@ -227,5 +227,6 @@ def redacted(job: dict) -> dict:
         "server_pid": None,
         "error": FAILED_PRIVATELY if job.get("error") else None,
         "failed": [{**f, "error": _scrub(f["error"])} for f in job.get("failed", [])],
+        "failed_unchanged": [{**f, "error": _scrub(f["error"])} for f in job.get("failed_unchanged", [])],
         "warnings": [{**w, "warning": _scrub(w["warning"])} for w in job.get("warnings", [])],
     }

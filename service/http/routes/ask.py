@@ -14,7 +14,7 @@ from service.http.schemas import AskRequest, AskResponse, error_responses
 from service.search.engine import Snapshot
 from service.search.serialise import passage_out
 
-router = APIRouter(tags=["ask"], dependencies=[ReadKey])
+router = APIRouter(tags=["ask"], dependencies=[ReadKey], responses=error_responses(421))
 
 
 def _answer(body: AskRequest, snapshot: Snapshot, settings: Settings) -> AskResponse:

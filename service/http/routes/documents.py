@@ -13,7 +13,7 @@ from service.http.deps import SnapshotDep
 from service.http.schemas import DocumentOut, PassageDetail, error_responses
 from service.search.serialise import passage_detail
 
-router = APIRouter(tags=["documents"], dependencies=[ReadKey])
+router = APIRouter(tags=["documents"], dependencies=[ReadKey], responses=error_responses(421))
 
 
 def document_out(document: Document) -> DocumentOut:

@@ -7,8 +7,11 @@ the questions that fill the pool.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from ingest.errors import NotFound
 from service.http.auth import require_write_key
@@ -18,13 +21,34 @@ from service.search.engine import Engine
 router = APIRouter(tags=["health"])
 
 
+class Ready(BaseModel):
+    status: Literal["ready"]
+    index_version: str
+    documents: int
+    passages: int
+    model: str
+    created_at: str
+
+
+class Loading(BaseModel):
+    """Not ready yet: an orchestrator should keep the instance out of rotation, not restart it."""
+
+    status: Literal["loading"]
+    error: Literal["not_ready"]
+    message: str
+
+
 @router.get("/healthz")
-async def healthz() -> dict:
+async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": Loading, "description": "The index and model are still loading."}},
+)
 async def readyz(request: Request):
     """Ready once the index and model are loaded."""
     engine: Engine = request.app.state.engine

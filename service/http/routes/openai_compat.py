@@ -32,7 +32,7 @@ from service.search import answer as chat
 from service.search.engine import Snapshot
 from service.search.query import QUESTION_PATTERN, Mode, Query, clean_question
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReadKey])
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReadKey], responses=error_responses(421, openai=True))
 
 OWNER = "clausewise"
 # Model name -> retrieval mode. Every model searches the one loaded index.

@@ -33,7 +33,7 @@ from service.search import sources
 from service.search.serialise import pages_label
 from service.search.types import Citation
 
-router = APIRouter(tags=["sources"], dependencies=[ReadKey])
+router = APIRouter(tags=["sources"], dependencies=[ReadKey], responses=error_responses(421))
 
 VIEW_CSP = (
     "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
@@ -70,6 +70,10 @@ FILE_TYPES = ("application/pdf", "text/plain", "text/markdown", "text/html", "ap
     responses={
         200: {"description": "The file, of its own type.", "content": {t: {} for t in FILE_TYPES}},
         206: {"description": "The byte range asked for (`Range`).", "content": {t: {} for t in FILE_TYPES}},
+        416: {
+            "description": "The `Range` lies beyond the file (`Content-Range: bytes */size`).",
+            "content": {"text/plain": {}},
+        },
         **NOT_FOUND,
     },
 )

@@ -95,3 +95,19 @@ def test_cors_stays_off_by_default(local) -> None:
     assert "access-control-allow-origin" not in preflight.headers
     answer = local.get("/v1/models", headers={"origin": "https://site.example"})
     assert "access-control-allow-origin" not in answer.headers
+
+
+def test_every_operation_documents_the_421_it_answers(local) -> None:
+    """The OpenAPI document lists 421 wherever the Host check refuses, with the error schema."""
+    spec = local.get("/openapi.json").json()
+    operations = [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()]
+    assert len(operations) > 10
+    for path, method, operation in operations:
+        concrete = path.replace("{number}", "1").replace("{", "").replace("}", "")
+        answered = local.request(method, concrete, headers={"host": "attacker.example"}).status_code
+        if path in ("/healthz", "/readyz"):  # orchestrators probe by IP address: exempt
+            assert answered != 421 and "421" not in operation["responses"], path
+            continue
+        assert answered == 421, (method, path)
+        schema = operation["responses"]["421"]["content"]["application/json"]["schema"]["$ref"]
+        assert schema.endswith("OpenAIErrorOut" if path.startswith("/v1/") else "ErrorOut"), (path, schema)

@@ -83,6 +83,10 @@ def test_not_ready_before_the_index_loads(loading_client) -> None:
     assert loading_client.get("/healthz").status_code == 200
     response = loading_client.get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "loading"
+    documented = loading_client.get("/openapi.json").json()["paths"]["/readyz"]["get"]["responses"]
+    loading = documented["503"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    schema = loading_client.get("/openapi.json").json()["components"]["schemas"][loading]
+    assert set(response.json()) == set(schema["properties"])  # the body is the one documented
     for method, path, body in [
         ("POST", "/ask", {"question": "When does the ferry depart?"}),
         ("GET", "/documents", None),

@@ -47,7 +47,7 @@ def test_a_job_takes_over_the_report_and_round_trips_as_json() -> None:
             passages=9,
         )
     )
-    assert job.counts == {"added": 1, "updated": 0, "removed": 0, "unchanged": 2, "failed": 1}
+    assert job.counts == {"added": 1, "updated": 0, "removed": 0, "unchanged": 2, "failed": 1, "failed_unchanged": 0}
     data = job.to_dict()
     assert data["failed"] == [{"source": "d.pdf", "doc_id": "d.pdf", "error": "no text"}]
     assert data["warnings"] == [{"source": "a.txt", "warning": "odd bytes"}]

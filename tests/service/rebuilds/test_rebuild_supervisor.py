@@ -123,7 +123,7 @@ def test_a_job_runs_publishes_and_switches(make, engine: Engine, spawn: Scripted
     assert job["state"] == "succeeded", job
     assert job["previous_version"] == "v1" and job["index_version"] == "v2" == engine.version  # switched first
     assert job["published"] and job["added"] == ["new.txt"] and job["error"] is None and job["pid"] is None
-    assert job["counts"] == {"added": 1, "updated": 0, "removed": 0, "unchanged": 1, "failed": 0}
+    assert job["counts"] == {"added": 1, "updated": 0, "removed": 0, "unchanged": 1, "failed": 0, "failed_unchanged": 0}
     progress = job["progress"]
     assert progress["stage"] == "done"
     counted = ("files_done", "files_total", "passages_done", "passages_total")

@@ -92,6 +92,10 @@ def test_the_original_file_is_served_whole_and_by_ranges(client: TestClient, sou
     part = client.get(f"/documents/{doc_id}/file", headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and part.content == whole.content[:100]
     assert part.headers["content-range"] == f"bytes 0-99/{len(whole.content)}"
+    beyond = client.get(f"/documents/{doc_id}/file", headers={"Range": f"bytes={len(whole.content) + 10}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(whole.content)}"
+    documented = client.get("/openapi.json").json()["paths"]["/documents/{doc_id}/file"]["get"]["responses"]
+    assert "416" in documented
     assert_json_4xx(client.get("/documents/no-such-doc/file"), 404)
 
 
