@@ -168,3 +168,30 @@ def test_hits_carry_citation_and_highlight(retriever) -> None:
     assert ARTICLE_7_SENTENCE in hit.passage.text[start:end]
     terms = set(tokenize([KESTRELMOOR])[0])
     assert terms & set(tokenize([hit.passage.text[start:end]])[0])
+
+
+# -- confidence ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("source", [None, GUIDE_SOURCE])
+def test_past_the_exact_limit_the_nearest_document_is_found_among_the_nearest_passages(
+    retriever, embedder, monkeypatch, source
+) -> None:
+    """With more documents than EXACT_DOCS, only the documents of the question's nearest
+    passages are compared: for these questions the nearest document is the one every
+    document's comparison finds."""
+    from service.search import confidence
+    from service.search.query import Query
+
+    centroids = confidence.DocumentCentroids(retriever.index)
+    questions = [KESTRELMOOR, FERRY_SENTENCE, ARTICLE_7_SENTENCE, "Which depot stores the winter grain?"]
+    filters = Filters(source=source) if source else None
+    exact = []
+    for question in questions:
+        mask = retriever.index.mask(source=source)
+        exact.append(centroids.nearest(embedder.embed_query(question), mask))
+    monkeypatch.setattr(confidence, "EXACT_DOCS", 1)
+    monkeypatch.setattr(retriever, "_centroids", centroids)  # cached_property: a fresh instance
+    assert not centroids.exhaustive
+    for question, expected in zip(questions, exact):
+        query = Query.build(question, settings=retriever.settings, filters=filters)
+        found = retriever.confidence(query, retriever.search(query))
+        assert found.document_cosine == pytest.approx(expected, abs=1e-6), question
