@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,22 +24,51 @@ CLAUSEWISE = str(Path(sys.executable).with_name("clausewise"))
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s children and theirs, from /proc/PID/task/*/children."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def _high_water_kib(pid: int) -> int:
+    """VmHWM of ``pid``: its own peak RSS since its exec (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
+
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
-    """Run ``cmd``; return wall seconds, the child's peak RSS in MiB, and its stderr."""
+    """Run ``cmd``; return wall seconds, the peak RSS in MiB of its largest process (itself or
+    a worker it started), and its output.
+
+    The peak is VmHWM polled every 10 ms, not ``wait4``'s ``ru_maxrss``: a child's
+    ``ru_maxrss`` starts from its parent's RSS at the fork (Linux keeps it across exec), so a
+    child of a benchmark holding gigabytes reports gigabytes whatever it used itself."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True
-    )
-    stdout, stderr = "", ""
-    # wait4 gives this child's own rusage (ru_maxrss in KiB on Linux).
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    stdout = proc.stdout.read() if proc.stdout else ""
-    stderr = proc.stderr.read() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        peaks: dict[int, int] = {}
+        while proc.poll() is None:
+            for pid in [proc.pid, *_descendants(proc.pid)]:
+                peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        output = out.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return elapsed, usage.ru_maxrss // 1024, stdout + stderr
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output[-3000:]}")
+    return elapsed, max(peaks.values(), default=0) // 1024, output
 
 
 def questions() -> list[str]:

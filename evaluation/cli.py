@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,24 +22,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from evaluation.grid import Grid
 from evaluation.qa import Question, QuestionSet, load_questions
 from evaluation.render import print_sweep, print_table, write_reports, write_sweep_reports
-from evaluation.runner import (
-    MAX_DEPTH,
-    MODES,
-    EvalRun,
-    InProcess,
-    OverHttp,
-    evaluate,
-    in_process,
-    missing_documents,
-    over_http,
-    recorded_settings,
-)
-from evaluation.sweep import run_sweep
 from ingest.console import err as console  # one line a message: paths stay whole
 from ingest.console import reports_errors
 from ingest.errors import EvaluationError
 from ingest.settings import Settings, get_settings
-from service.search.engine import Engine
+
+if TYPE_CHECKING:
+    from evaluation.runner import InProcess, OverHttp
+
+# The runner, the sweep and the search engine are imported where they run: `clausewise ingest`
+# goes through this module (one `clausewise` command) and should not pay for them.
 
 MAX_INVALID_SHOWN = 20
 
@@ -60,6 +52,8 @@ def _list(value: str, name: str, convert) -> list:
 
 
 def _ks(value: str) -> list[int]:
+    from evaluation.runner import MAX_DEPTH
+
     ks = _list(value, "--k", int)
     if any(k < 1 or k > MAX_DEPTH for k in ks):
         raise typer.BadParameter(f"each k must be between 1 and {MAX_DEPTH}", param_hint="--k")
@@ -67,6 +61,8 @@ def _ks(value: str) -> list[int]:
 
 
 def _modes(value: str) -> list[str]:
+    from evaluation.runner import MODES
+
     modes = _list(value, "--mode", lambda m: m.lower())
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -155,6 +151,8 @@ def _sweep(
     out: Path,
     quiet: bool,
 ) -> None:
+    from evaluation.sweep import run_sweep
+
     def log(message: str) -> None:
         if not quiet or message.startswith(("warning", "note")):  # -q keeps only what needs reading
             console.print(escape(message))
@@ -177,6 +175,9 @@ def _evaluate(
     out: Path,
     quiet: bool,
 ) -> None:
+    from evaluation.runner import EvalRun, evaluate, in_process, missing_documents, over_http, recorded_settings
+    from service.search.engine import Engine
+
     asker: InProcess | OverHttp
     if url:
         asker = over_http(url, scope=scope)

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,11 +136,21 @@ def passage_id(doc_id: str, file_hash: str, ordinal: int) -> str:
     return f"{doc_id}:{file_hash[:8]}:{ordinal:04d}"
 
 
+def _hash_of(source: str, path: Path) -> str:
+    return file_hash(path)
+
+
 def sort_out(
-    files: list[FoundFile], old_docs: dict[str, Document], rechunk: bool, report: IngestReport
+    files: list[FoundFile],
+    old_docs: dict[str, Document],
+    rechunk: bool,
+    report: IngestReport,
+    digest_of: Callable[[str, Path], str] = _hash_of,
 ) -> list[ToParse]:
     """The files to parse (new or changed). Reports the unchanged ones, those that cannot be
-    read, and the indexed ones gone from disk; then gives every source its document id."""
+    read, and the indexed ones gone from disk; then gives every source its document id.
+    ``digest_of(source, path)``: a file's content hash (``FileStats.digest`` skips reading the
+    files whose stats are as recorded)."""
     sources_seen: set[str] = set()
     todo: list[ToParse] = []
     for found_file in files:
@@ -149,7 +159,7 @@ def sort_out(
             continue
         sources_seen.add(found_file.source)
         try:
-            digest = file_hash(found_file.path)
+            digest = digest_of(found_file.source, found_file.path)
         except OSError as exc:  # a dangling link, a file without read permission
             report.failed.append((found_file.source, f"cannot read file: {exc.strerror or exc}"))
             continue

@@ -138,7 +138,8 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
         for path, source in candidates:
             if any(fnmatch.fnmatch(Path(source).name, pattern) for pattern in excludes):
                 continue
-            suffix = Path(source).suffix
+            suffix = os.path.splitext(source)[1]  # Path(source).suffix without a Path a file...
+            suffix = "" if suffix == "." else suffix  # ...whose suffix of "name." is empty
             if suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append((source, f"unsupported file type {suffix or '(none)'}"))
                 continue

@@ -41,6 +41,7 @@ from ingest.embedding.cache import encoder_dir
 from ingest.embedding.provision import prepare_query_encoder
 from ingest.embedding.source import resolve_source
 from ingest.errors import IndexIncompatibleError, IndexMissingError, NothingToIngest
+from ingest.filestats import FileStats
 from ingest.settings import Settings, usable_cores
 from ingest.store.dense import DensePolicy
 from ingest.store.format import Chunking, Counts, Manifest, ModelInfo
@@ -116,6 +117,7 @@ def ingest(
             embedder = embedder or _embedder(settings, index_dir, previous)
             run = _Run(settings, index_dir, embedder, report, progress or _quiet, show_progress_bar, retry_failed)
             version, documents = run.update(paths, found.files, previous)
+            run.stats.save(index_dir)  # after the build: a failed run hashes again next time
         finally:
             if previous is not None:
                 previous.close()
@@ -137,6 +139,7 @@ class _Run:
     show_progress_bar: bool
     retry_failed: bool = False
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # by source, embedded as parsed
+    stats: FileStats = field(default_factory=FileStats)  # the files' stats as hashed this run
 
     def update(
         self, paths: list[Path], files: list[FoundFile], previous: StoredIndex | None
@@ -152,7 +155,9 @@ class _Run:
         rechunk = previous is not None and previous.manifest.chunking != params
         old_docs = {d.source: d for d in previous.documents.values()} if previous else {}
 
-        todo = sort_out(files, old_docs, rechunk, report)
+        stats = FileStats.load(self.index_dir)
+        todo = sort_out(files, old_docs, rechunk, report, stats.digest)
+        self.stats = stats
         if previous is not None and not todo and not report.removed:
             return _unchanged(previous)
         stage = self._parse_stage(params)

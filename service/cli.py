@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,9 +19,9 @@ from evaluation.cli import eval_command
 from ingest.cli import info_command, ingest_command
 from ingest.console import reports_errors
 from ingest.settings import get_settings
-from service.search.engine import Engine
-from service.search.query import Query
-from service.search.serialise import pages_label
+
+if TYPE_CHECKING:
+    from service.search.engine import Engine
 
 app = typer.Typer(
     help="clausewise: cited passages from policy and treaty texts.", no_args_is_help=True, add_completion=False
@@ -44,6 +44,8 @@ def _check_index(index_dir: Path) -> None:
 
 
 def _load_engine(index: Path | None) -> Engine:
+    from service.search.engine import Engine
+
     settings = get_settings()
     engine = Engine(settings, index or settings.index_dir)
     engine.load()
@@ -105,6 +107,9 @@ def ask(
     mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
 ) -> None:
     """Print cited passages for a question, without a server."""
+    from service.search.query import Query
+    from service.search.serialise import pages_label
+
     query = Query.build(question, settings=get_settings(), top_k=top_k, mode=mode)  # checked before the model loads
     hits = _load_engine(index).snapshot.retriever.search(query)
     out = Console()

@@ -4,6 +4,7 @@ and opening it for reading. The layout is in :mod:`ingest.store.format`."""
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import sqlite3
@@ -169,6 +170,14 @@ class Segment:
     def row_of(self, passage_id: str) -> int | None:
         found = self.query("SELECT row FROM passages WHERE id = ?", (passage_id,))
         return int(found[0][0]) if found and self.live[found[0][0]] else None
+
+    def release_vector_pages(self) -> None:
+        """``MADV_DONTNEED`` over the memory-mapped vectors: their pages leave this process's
+        resident set (a later read faults them back in from the page cache, no disk read). A
+        read-only file mapping loses nothing by it. Without ``madvise`` (not Linux), nothing."""
+        mapped = getattr(self.vectors, "_mmap", None)
+        if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapped.madvise(mmap.MADV_DONTNEED)
 
     def close(self) -> None:
         self._db.close()

@@ -64,7 +64,14 @@ class DocumentCentroids:
         sums = np.zeros((n_docs, index.manifest.model.dimension), dtype=np.float64)
         for start in range(0, len(index), _BLOCK):
             rows = range(start, min(start + _BLOCK, len(index)))
-            np.add.at(sums, index.passage_doc[start : rows.stop], index.vectors_of(rows))
+            docs = index.passage_doc[start : rows.stop]
+            # Rows grouped by document, each group summed at once (np.add.at, row by row, took
+            # 34 s for a million rows; this takes a second).
+            order = np.argsort(docs, kind="stable")
+            grouped = docs[order]
+            firsts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+            sums[grouped[firsts]] += np.add.reduceat(index.vectors_of(rows)[order], firsts, axis=0)
+        index.release_vector_pages()  # read once: out of this process's RSS, still in the page cache
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         self.vectors = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         self.passage_doc = index.passage_doc
