@@ -215,7 +215,9 @@ def recall(index_dir: Path, asked: list[str], settings: Settings) -> dict:
     approx = segment.dense
     built_here = approx.index is None
     if built_here:
-        faiss_index, info = build_dense(segment.vectors, dataclasses.replace(DensePolicy.of(settings), exact_below=0))
+        faiss_index, info = build_dense(
+            segment.vectors[:], dataclasses.replace(DensePolicy.of(settings), exact_below=0)
+        )
         approx = SegmentDense(segment.vectors, faiss_index, info, segment.live)
     exact = SegmentDense(segment.vectors, None, FaissInfo("flat"), segment.live)
     embedder = Embedder(index.manifest.model.name)

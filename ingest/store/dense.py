@@ -1,7 +1,7 @@
 """Dense search over one segment: exact for small segments, approximate for large ones.
 
 A segment below :attr:`DensePolicy.exact_below` rows carries no FAISS file: its vectors
-(``vectors.npy``, memory-mapped) are scored exactly, :data:`BLOCK` rows at a time, keeping a
+(``vectors.npy``, read with ``pread``: :mod:`ingest.store.vectors`) are scored exactly, :data:`BLOCK` rows at a time, keeping a
 running top-n, so a request never copies more than one block. A larger segment carries
 ``dense.faiss``: by default IVF with an 8-bit scalar quantiser (412 bytes a vector, read with
 ``IO_FLAG_MMAP`` so opening it costs milliseconds and its lists stay in the page cache), whose
@@ -20,6 +20,7 @@ import numpy as np
 
 from ingest.settings import Settings
 from ingest.store.format import FaissInfo, FaissType
+from ingest.store.vectors import StoredVectors
 
 BLOCK = 16_384  # rows scored at once by exact search: at 384-d, 24 MiB
 EXACT_BELOW = 50_000  # rows; a segment this small is searched exactly (see docs/benchmarks.md)
@@ -106,7 +107,9 @@ def _bitmap_selector(keep: np.ndarray) -> faiss.IDSelector:
 class SegmentDense:
     """Dense search over one segment's live rows (local row numbers)."""
 
-    def __init__(self, vectors: np.ndarray, index: faiss.Index | None, info: FaissInfo, live: np.ndarray) -> None:
+    def __init__(
+        self, vectors: np.ndarray | StoredVectors, index: faiss.Index | None, info: FaissInfo, live: np.ndarray
+    ) -> None:
         self.vectors = vectors
         self.index = index
         self.info = info

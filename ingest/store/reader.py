@@ -161,12 +161,6 @@ class StoredIndex:
             out[where == s] = self.segments[s].vectors[local[where == s]]
         return out
 
-    def release_vector_pages(self) -> None:
-        """Drop the pages of the vector files from this process's resident set (see
-        :meth:`~ingest.store.segment.Segment.release_vector_pages`): after a pass over every vector."""
-        for segment in self.segments:
-            segment.release_vector_pages()
-
     def dense_search(self, query: np.ndarray, n: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` rows nearest ``query`` (among those ``mask`` keeps), best first, and their scores."""
         rows_found, scores_found = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]

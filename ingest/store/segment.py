@@ -4,7 +4,6 @@ and opening it for reading. The layout is in :mod:`ingest.store.format`."""
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import shutil
 import sqlite3
@@ -32,6 +31,7 @@ from ingest.store.format import (
     SegmentRef,
 )
 from ingest.store.lexical import Postings
+from ingest.store.vectors import StoredVectors
 from ingest.types import Document, Passage
 
 SECTIONS = "sections.json"  # the distinct sections of a segment, which ``columns.npy`` indexes
@@ -142,7 +142,7 @@ class Segment:
         self.documents: list[Document] = [Document(*r) for r in rows]
         self.columns: np.ndarray = np.load(folder / COLUMNS, mmap_mode="r")
         self.sections: list[str] = json.loads((folder / SECTIONS).read_text())
-        self.vectors: np.ndarray = np.load(folder / VECTORS, mmap_mode="r")
+        self.vectors = StoredVectors(folder / VECTORS)  # read, not mapped: see ingest.store.vectors
         if not (len(self.columns) == len(self.vectors) == ref.rows):
             raise ValueError(f"segment {ref.id} holds {len(self.vectors)} vectors for {ref.rows} rows")
         self.live = np.ones(ref.rows, dtype=bool)
@@ -171,13 +171,6 @@ class Segment:
         found = self.query("SELECT row FROM passages WHERE id = ?", (passage_id,))
         return int(found[0][0]) if found and self.live[found[0][0]] else None
 
-    def release_vector_pages(self) -> None:
-        """``MADV_DONTNEED`` over the memory-mapped vectors: their pages leave this process's
-        resident set (a later read faults them back in from the page cache, no disk read). A
-        read-only file mapping loses nothing by it. Without ``madvise`` (not Linux), nothing."""
-        mapped = getattr(self.vectors, "_mmap", None)
-        if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
-            mapped.madvise(mmap.MADV_DONTNEED)
-
     def close(self) -> None:
         self._db.close()
+        self.vectors.close()

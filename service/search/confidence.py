@@ -71,7 +71,6 @@ class DocumentCentroids:
             grouped = docs[order]
             firsts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
             sums[grouped[firsts]] += np.add.reduceat(index.vectors_of(rows)[order], firsts, axis=0)
-        index.release_vector_pages()  # read once: out of this process's RSS, still in the page cache
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         self.vectors = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         self.passage_doc = index.passage_doc
