@@ -53,7 +53,7 @@ class IngestReport:
     published: bool = False
 
 
-def file_hash(path: Path) -> str:
+def file_hash(path: Path | str) -> str:
     """SHA-256 of a file's bytes: what tells a changed file from an unchanged one."""
     digest = hashlib.sha256()
     with open_regular(path) as handle:
@@ -136,8 +136,8 @@ def passage_id(doc_id: str, file_hash: str, ordinal: int) -> str:
     return f"{doc_id}:{file_hash[:8]}:{ordinal:04d}"
 
 
-def _hash_of(source: str, path: Path) -> str:
-    return file_hash(path)
+def _hash_of(found: FoundFile) -> str:
+    return file_hash(found.where)
 
 
 def sort_out(
@@ -145,12 +145,12 @@ def sort_out(
     old_docs: dict[str, Document],
     rechunk: bool,
     report: IngestReport,
-    digest_of: Callable[[str, Path], str] = _hash_of,
+    digest_of: Callable[[FoundFile], str] = _hash_of,
 ) -> list[ToParse]:
     """The files to parse (new or changed). Reports the unchanged ones, those that cannot be
     read, and the indexed ones gone from disk; then gives every source its document id.
-    ``digest_of(source, path)``: a file's content hash (``FileStats.digest`` skips reading the
-    files whose stats are as recorded)."""
+    ``digest_of(found)``: a file's content hash (``FileStats.digest`` skips reading the files
+    whose stats are as recorded)."""
     sources_seen: set[str] = set()
     todo: list[ToParse] = []
     for found_file in files:
@@ -159,7 +159,7 @@ def sort_out(
             continue
         sources_seen.add(found_file.source)
         try:
-            digest = digest_of(found_file.source, found_file.path)
+            digest = digest_of(found_file)
         except OSError as exc:  # a dangling link, a file without read permission
             report.failed.append((found_file.source, f"cannot read file: {exc.strerror or exc}"))
             continue

@@ -26,10 +26,17 @@ IGNORE_FILE = ".clausewiseignore"
 
 @dataclass(frozen=True)
 class FoundFile:
-    """A file to ingest: its path on disk and its ``source``, the path relative to its root."""
+    """A file to ingest: where it is on disk and its ``source``, the path relative to its root."""
 
-    path: Path
+    where: str  # the path on disk as a string: a Path a file cost 1.2 s of a 125,000-file walk
     source: str
+    # The walk's lstat of a plain file (None for a followed link): what the stats cache
+    # compares, so an update does not stat every file twice.
+    stat: os.stat_result | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.where)
 
 
 @dataclass
@@ -64,8 +71,9 @@ class _Walk:
 
     def __init__(self, root: Path, roots: list[Path], excludes: list[str]) -> None:
         self.root, self.roots, self.excludes = root, roots, excludes
-        self.spec = _ignore_spec(root, excludes)
-        self.candidates: list[tuple[Path, str]] = []
+        spec = _ignore_spec(root, excludes)
+        self.spec = spec if spec.patterns else None  # nothing to ignore: no match per file
+        self.candidates: list[tuple[str, str, os.stat_result | None]] = []
         self.skipped: list[tuple[str, str]] = []
 
     def inside(self, path: Path) -> bool:
@@ -82,32 +90,37 @@ class _Walk:
                 continue
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.is_dir(follow_symlinks=False):
-                if not self.spec.match_file(f"{rel}/"):
+                if not self.ignored(f"{rel}/"):
                     self.folder(Path(entry.path), rel)
-            elif not self.spec.match_file(rel):
+            elif not self.ignored(rel):
                 self.entry(entry, rel)
 
+    def ignored(self, rel: str) -> bool:
+        return self.spec is not None and self.spec.match_file(rel)
+
     def entry(self, entry: os.DirEntry[str], rel: str) -> None:
-        path = Path(entry.path)
+        path = entry.path
+        found: os.stat_result | None = None
         if entry.is_symlink():
-            target = path.resolve()
+            target = Path(path).resolve()
             if not self.inside(target):
                 self.skipped.append((rel, f"symbolic link pointing outside the ingested folders (to {target})"))
                 return
             if target.is_dir():
                 self.skipped.append((rel, "symbolic link to a folder: its files are read at their own path"))
                 return
-            path = target  # a dangling link inside fails to open, and is reported then
+            path = str(target)  # a dangling link inside fails to open, and is reported then
         else:
             try:
-                special = _special(entry.stat(follow_symlinks=False).st_mode)
+                found = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 self.skipped.append((rel, f"cannot read file: {exc.strerror or exc}"))
                 return
+            special = _special(found.st_mode)
             if special:
                 self.skipped.append((rel, f"{special}, not a file"))
                 return
-        self.candidates.append((path, rel))
+        self.candidates.append((path, rel, found))
 
 
 def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
@@ -124,7 +137,7 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
     skipped: list[tuple[str, str]] = []
     for root in roots:
         if root.is_file():
-            candidates = [(root, root.name)]
+            candidates: list[tuple[str, str, os.stat_result | None]] = [(str(root), root.name, None)]
         elif root.is_dir():
             walk = _Walk(root, roots, excludes)
             walk.folder(root, "")
@@ -135,7 +148,7 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
             continue
         else:
             raise SourceNotFound(f"no such file or folder: {root}")
-        for path, source in candidates:
+        for path, source, found_stat in candidates:
             if any(fnmatch.fnmatch(Path(source).name, pattern) for pattern in excludes):
                 continue
             suffix = os.path.splitext(source)[1]  # Path(source).suffix without a Path a file...
@@ -143,11 +156,11 @@ def discover(paths: list[Path], excludes: list[str] | None = None) -> Discovery:
             if suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append((source, f"unsupported file type {suffix or '(none)'}"))
                 continue
-            found.append(FoundFile(path=path, source=source))
+            found.append(FoundFile(where=path, source=source, stat=found_stat))
     return Discovery(files=found, skipped=skipped)
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path | str) -> BinaryIO:
     """``path`` opened for reading, if it is (still) a regular file: never through a link,
     and never blocking on a FIFO or a device put there since discovery."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -162,7 +175,7 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
-def read_regular(path: Path) -> bytes:
+def read_regular(path: Path | str) -> bytes:
     """The bytes of the regular file ``path`` (see :func:`open_regular`)."""
     with open_regular(path) as handle:
         return handle.read()

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ingest.changes import file_hash
+from ingest.discover import FoundFile
 
 STATS_FILE = "file-stats.json"
 RACY_NS = 2_000_000_000  # an entry changed within 2 s of being recorded is hashed again
@@ -54,14 +55,16 @@ class FileStats:
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return cls()
 
-    def digest(self, source: str, path: Path) -> str:
-        """``path``'s content hash: the recorded one when its stats are unchanged and the record
-        is not racy, else read and hashed (:func:`~ingest.changes.file_hash`, which raises
-        ``OSError`` for what cannot be read)."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            st = None
+    def digest(self, found: FoundFile) -> str:
+        """The file's content hash: the recorded one when its stats (the walk's, else read now)
+        are unchanged and the record is not racy, else read and hashed
+        (:func:`~ingest.changes.file_hash`, which raises ``OSError`` for what cannot be read)."""
+        source, path, st = found.source, found.where, found.stat
+        if st is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
         if st is not None:
             key = _key(st)
             entry = self.entries.get(source)
@@ -82,7 +85,8 @@ class FileStats:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-file-stats-", dir=index_dir)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": _VERSION, "written_ns": time.time_ns(), "files": self.seen}, handle)
+                # One dumps (the C encoder) and one write: json.dump to a file encodes in Python.
+                handle.write(json.dumps({"version": _VERSION, "written_ns": time.time_ns(), "files": self.seen}))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, index_dir / STATS_FILE)

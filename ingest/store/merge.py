@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ingest.store.dense import DensePolicy
-from ingest.store.format import SegmentRef
+from ingest.store.format import Manifest, SegmentRef
 from ingest.store.lexical import Postings
-from ingest.store.reader import StoredIndex
+from ingest.store.reader import StoredIndex, read_manifest
 from ingest.store.segment import Segment, write_segment
 from ingest.store.writer import publish
 from ingest.types import Document, Passage
@@ -57,10 +57,10 @@ def _tier(live: int) -> int:
     return int(np.log(max(live, FLOOR) / FLOOR) / np.log(TIER_FACTOR) + 1e-9)
 
 
-def plan(index: StoredIndex) -> list[int]:
+def plan(manifest: Manifest) -> list[int]:
     """Positions of the segments to merge next (empty: none): a segment mostly deleted, or the
     lowest tier holding more than :data:`PER_TIER` segments of similar size."""
-    refs = index.manifest.segments
+    refs = manifest.segments
     for s, ref in enumerate(refs):
         if ref.deleted > EXPUNGE * ref.rows:
             return [s]
@@ -128,13 +128,13 @@ def merge_once(index_dir: Path, index: StoredIndex, group: list[int], policy: De
 def merge_segments(index_dir: Path, policy: DensePolicy) -> int:
     """Merge while the policy finds segments to merge; how many merges ran."""
     merges = 0
-    while True:
+    # The plan needs the manifest only: the index (seconds to open at a million rows) is
+    # opened when there is something to merge.
+    while plan(read_manifest(index_dir)):
         index = StoredIndex.open(index_dir)
         try:
-            group = plan(index)
-            if not group:
-                return merges
-            merge_once(index_dir, index, group, policy)
+            merge_once(index_dir, index, plan(index.manifest), policy)
         finally:
             index.close()
         merges += 1
+    return merges

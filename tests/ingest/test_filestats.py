@@ -12,6 +12,7 @@ import pytest
 
 import ingest.filestats as filestats
 from ingest.changes import file_hash
+from ingest.discover import FoundFile
 from ingest.filestats import RACY_NS, STATS_FILE, FileStats
 from ingest.settings import Settings
 
@@ -74,12 +75,13 @@ def test_a_file_recorded_in_the_tick_it_changed_is_hashed_again(tmp_path: Path, 
     path = tmp_path / "a.txt"
     path.write_text("first\n", encoding="utf-8")
     stats = FileStats()
-    digest = stats.digest("a.txt", path)
+    found = FoundFile(str(path), "a.txt")
+    digest = stats.digest(found)
     stats.save(tmp_path)
     again = FileStats.load(tmp_path)  # written just now: the entry is racy
-    assert again.digest("a.txt", path) == digest and len(hashed) == 2
+    assert again.digest(found) == digest and len(hashed) == 2
     again.written_ns = time.time_ns() + 2 * RACY_NS  # as if recorded well after the change
-    assert again.digest("a.txt", path) == digest and len(hashed) == 2
+    assert again.digest(found) == digest and len(hashed) == 2
 
 
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"version": 99, "files": {}}', b'{"version": 1}'])
