@@ -140,7 +140,13 @@ def bare_encode_ms(qs: list[str]) -> dict:
 
 
 def run_server(index: Path, encoder: str, workers: int, levels, duration: float, mode: str, search_threads: int):
-    env = {"CLAUSEWISE_QUERY_ENCODER": encoder, "CLAUSEWISE_QUERY_CACHE_SIZE": "0"}
+    # The question limit (backpressure, 2 per core by default) raised to the clients: this
+    # measures throughput; what a flood gets is bench/load.py's job.
+    env = {
+        "CLAUSEWISE_QUERY_ENCODER": encoder,
+        "CLAUSEWISE_QUERY_CACHE_SIZE": "0",
+        "CLAUSEWISE_MAX_CONCURRENT_QUESTIONS": str(max(levels)),
+    }
     if search_threads:
         env["CLAUSEWISE_SEARCH_THREADS"] = str(search_threads)
     rows = []
@@ -195,7 +201,7 @@ def report(results: list[dict], bare: dict, duration: float, mode: str, command:
     )
     lines = [
         f"Command: `{command}`; `POST /ask` mode {mode}, top_k 5, {duration:.0f} s per row, index of "
-        "`shared/corpus`, question LRU off; concurrency 1 asks the treaty questions, the others cycle through "
+        "`shared/corpus`, question LRU off, question limit per worker = the most clients; concurrency 1 asks the treaty questions, the others cycle through "
         "`shared/qa/*-dev.jsonl`. Cold start: `clausewise serve` launched → `/readyz` 200.",
         table,
         f"Bare `SentenceTransformer.encode` of the same treaty questions, same run (before and after the servers, "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from functools import cached_property
 from typing import Protocol
@@ -43,6 +44,10 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self._article_rows = self._articles()
+        # One embedding a question however many steps of one request need it (the ranking,
+        # then the confidence), whatever the encoder's own cache (CLAUSEWISE_QUERY_CACHE_SIZE,
+        # which may be off) keeps.
+        self._vector = functools.lru_cache(maxsize=32)(embedder.embed_query)
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -64,7 +69,7 @@ class Retriever:
     def dense(self, question: str, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows nearest the question (among those ``mask`` keeps), best first: exact in small
         segments, approximate in large ones, never copying more than a block of vectors."""
-        return self.index.dense_search(self.embedder.embed_query(question), n, mask)
+        return self.index.dense_search(self._vector(question), n, mask)
 
     def lexical(self, question: str, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.index.lexical.scores(question)
@@ -151,7 +156,7 @@ class Retriever:
     def confidence(self, query: Query, hits: list[Hit]) -> Confidence:
         """How likely the index answers ``query`` at all, given the ``hits`` it got
         (:mod:`service.search.confidence`); no hits is no answer."""
-        vector = self.embedder.embed_query(query.question)  # the encoder's cache has it
+        vector = self._vector(query.question)  # embedded already by the ranking
         filters = query.filters or Filters()
         mask = self.index.mask(filters.source, filters.doc_id, filters.section)
         top = 0.0
