@@ -15,6 +15,7 @@ with the reason and the fix; nothing is dropped without a word. Page numbers sta
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,10 @@ def read_image(image: Image.Image, options: OcrOptions) -> str:
     """Tesseract's text of ``image``; a ``RuntimeError`` past ``page_timeout_s``."""
     import pytesseract
 
+    # One OpenMP thread: Tesseract's own threads spin against the other parse worker on a
+    # small machine (8.7 s a page with them, 3.1 s without, measured by bench/ocr.py), and the
+    # pool already runs one worker a core. An operator's own setting is kept.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     # --psm 3: automatic page segmentation (columns, headings), Tesseract's default for pages.
     text: str = pytesseract.image_to_string(
         image, lang=options.languages, config="--psm 3", timeout=options.page_timeout_s
