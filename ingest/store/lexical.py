@@ -175,6 +175,14 @@ class LexicalIndex:
         # Summed as integers: exact, so the same live corpus has the same average however split.
         total = sum(int(np.asarray(p.lengths)[rows >= 0].sum(dtype=np.int64)) for p, rows in parts)
         self.average_length = total / size if size else 0.0
+        # BM25's length normalisation of every row, once per generation (float32, like the
+        # scores): a word's contributions are then one gather and one division per posting.
+        norm = K1 * (1 - B)
+        slope = K1 * B / self.average_length if self.average_length else 0.0
+        self._denominators = [
+            (norm + slope * np.asarray(part.postings.lengths, dtype=np.float64)).astype(np.float32)
+            for part in self._parts
+        ]
         # A generation never changes: a term's frequency is summed over the segments once.
         self._frequency = functools.lru_cache(maxsize=1 << 16)(self._live_frequency)
         self._impacts: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -185,20 +193,21 @@ class LexicalIndex:
         return sum(part.frequency(term) for part in self._parts)
 
     def _runs(self, term: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per segment, the live postings of ``term``: generation rows, tf, and lengths."""
+        """Per segment, the live postings of ``term``: generation rows, tf, and each row's
+        length normalisation (``k1 · (1 − b + b · length / average)``)."""
         runs = []
-        for part in self._parts:
+        for part, denominators in zip(self._parts, self._denominators):
             rows, tf = part.postings.run(term)
             if not len(rows):
                 continue
-            lengths = np.asarray(part.postings.lengths)[rows]
+            norms = denominators[rows]
             if part.deleted:
                 where = part.global_rows[rows]
                 live = where >= 0
-                where, tf, lengths = where[live], tf[live], lengths[live]
+                where, tf, norms = where[live], tf[live], norms[live]
             else:
                 where = rows + part.offset
-            runs.append((where, tf, lengths))
+            runs.append((where, tf, norms))
         return runs
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
@@ -221,13 +230,11 @@ class LexicalIndex:
         df = self._frequency(term)
         if not df:
             return None
-        norm = K1 * (1 - B)
-        slope = K1 * B / self.average_length if self.average_length else 0.0
-        weight = float(bm25_idf(df, self.size))
+        weight = np.float32(bm25_idf(df, self.size))
         rows, values = [], []
-        for where, tf, lengths in self._runs(term):
+        for where, tf, norms in self._runs(term):
             rows.append(where)
-            values.append((weight * tf / (norm + slope * lengths + tf)).astype(np.float32))
+            values.append(weight * (tf / (norms + tf)))
         entry = (np.concatenate(rows).astype(np.int32), np.concatenate(values))  # rows < 2**31
         with self._impacts_lock:
             self._impacts[term] = entry
