@@ -24,7 +24,7 @@ CLAUSEWISE = str(Path(sys.executable).with_name("clausewise"))
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """``pid``'s children and theirs, from /proc/PID/task/*/children."""
     found, todo = [], [pid]
     while todo:
@@ -60,7 +60,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, s
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         peaks: dict[int, int] = {}
         while proc.poll() is None:
-            for pid in [proc.pid, *_descendants(proc.pid)]:
+            for pid in [proc.pid, *descendants(proc.pid)]:
                 peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
             time.sleep(0.01)
         elapsed = time.perf_counter() - started

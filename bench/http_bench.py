@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import SHARED, dump_json, md_table, questions, serving, write_block
+from common import SHARED, descendants, dump_json, md_table, questions, serving, write_block
 
 ENCODERS = ("torch", "onnx")
 
@@ -81,25 +81,11 @@ async def load(url: str, qs: list[str], concurrency: int, duration: float, max_r
     }
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def serving_rss(pid: int) -> list[dict]:
     """RSS (MiB) of ``pid`` and its descendants, each with its role (the uvicorn supervisor of
     several workers, a worker, or multiprocessing's resource tracker)."""
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        todo += _children(current)
+    out = []
+    for current in [pid, *descendants(pid)]:
         try:
             status = Path(f"/proc/{current}/status").read_text()
             cmdline = Path(f"/proc/{current}/cmdline").read_bytes().replace(b"\0", b" ").decode()

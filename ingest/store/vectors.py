@@ -33,6 +33,9 @@ class StoredVectors:
         self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
         self.dtype = np.dtype(dtype)
         self._row_bytes = self.shape[1] * self.dtype.itemsize
+        size = path.stat().st_size
+        if size < self._offset + self.shape[0] * self._row_bytes:  # a truncated copy: refused at open, not mid-query
+            raise ValueError(f"{path} holds {size} bytes, short of its {self.shape[0]} rows")
         self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
     def __len__(self) -> int:

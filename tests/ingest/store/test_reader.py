@@ -130,3 +130,14 @@ def test_filters_as_a_mask(tmp_path: Path, run_ingest, settings) -> None:
     assert matching(source="*.md", section="Rule 1") == {"volume-000.md", "volume-001.md"}
     assert matching(doc_ids=[]) == set()
     index.close()
+
+
+def test_a_truncated_vector_file_is_an_incompatible_index_naming_the_fix(tmp_path: Path, run_ingest, settings) -> None:
+    """Vectors are read on demand (pread): a cut-short copy is refused when the index opens,
+    not discovered by the first question that reads past its end."""
+    run_ingest(corpus_of(tmp_path / "corpus"))
+    vectors = next((settings.index_dir / "segments").glob("*/vectors.npy"))
+    vectors.write_bytes(vectors.read_bytes()[:-100])
+    with pytest.raises(IndexIncompatibleError) as caught:
+        StoredIndex.open(settings.index_dir)
+    assert "--rebuild" in str(caught.value)

@@ -64,3 +64,11 @@ def test_scattered_rows_stay_out_of_the_resident_set(tmp_path: Path) -> None:
     assert float(vectors[picked].sum()) == 200 * dim
     assert resident_file_mib() - before < 8
     vectors.close()
+
+
+def test_a_truncated_vector_file_is_refused_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.npy"
+    np.save(path, np.ones((100, 16), dtype=np.float32))
+    path.write_bytes(path.read_bytes()[:-64])  # a copy cut short
+    with pytest.raises(ValueError, match="short of its 100 rows"):
+        StoredVectors(path)
