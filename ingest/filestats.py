@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from ingest.changes import file_hash
 from ingest.discover import FoundFile
+from ingest.store.writer import replace_file
 
 STATS_FILE = "file-stats.json"
 RACY_NS = 2_000_000_000  # an entry changed within 2 s of being recorded is hashed again
@@ -81,15 +81,7 @@ class FileStats:
         """Keep the files seen by this run (a vanished file is forgotten), when anything changed."""
         if not self.dirty and self.seen.keys() == self.entries.keys():
             return
-        index_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-file-stats-", dir=index_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                # One dumps (the C encoder) and one write: json.dump to a file encodes in Python.
-                handle.write(json.dumps({"version": _VERSION, "written_ns": time.time_ns(), "files": self.seen}))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, index_dir / STATS_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # One dumps (the C encoder): json.dump to a file encodes in Python, 4 s at 125,000 files.
+        replace_file(
+            index_dir / STATS_FILE, json.dumps({"version": _VERSION, "written_ns": time.time_ns(), "files": self.seen})
+        )

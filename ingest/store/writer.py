@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -43,6 +44,22 @@ from ingest.types import Passage
 OLD_BUILDS = "builds"  # where format 1 kept its builds; removed once no reader can hold one
 
 __all__ = ["clean_leftovers", "contextual_text", "fsync_dir", "fsync_tree", "publish", "write_lock"]
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file beside it, flushed to disk, then
+    renamed over it, so a crash leaves the old content or the new, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.stem}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def contextual_text(passage: Passage, title: str) -> str:

@@ -9,10 +9,10 @@ memory or the new one, never half of either. A missing or unreadable memory is e
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ingest.store.writer import replace_file
 
 FAILED_FILE = "failed.json"
 
@@ -52,14 +52,4 @@ class FailureMemory:
         if not self.entries:
             path.unlink(missing_ok=True)
             return
-        index_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-failed-", dir=index_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"files": dict(sorted(self.entries.items()))}, handle, indent=1, ensure_ascii=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(path, json.dumps({"files": dict(sorted(self.entries.items()))}, indent=1, ensure_ascii=False))
