@@ -3,7 +3,11 @@ nesting limit, the question limiter), and handing the app a ``receive`` that rep
 
 from __future__ import annotations
 
-from starlette.types import Message, Receive
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+from service.http import errors
 
 
 async def buffered(receive: Receive) -> tuple[bytes, Receive]:
@@ -21,3 +25,12 @@ async def buffered(receive: Receive) -> tuple[bytes, Receive]:
         return messages.pop(0) if messages else await receive()
 
     return body, replay
+
+
+async def buffered_or_refused(scope: Scope, receive: Receive, send: Send) -> tuple[bytes, Receive] | None:
+    """:func:`buffered`, or ``None`` once the body limit's refusal (413) has been answered."""
+    try:
+        return await buffered(receive)
+    except HTTPException as exc:  # the body limit, raised by the middleware outside
+        await errors.handle(Request(scope), exc)(scope, receive, send)
+        return None

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.settings import Settings
 from service.http import errors
-from service.http.body import buffered
+from service.http.body import buffered_or_refused
 
 UPLOAD_PATH = "/documents"
 QUESTION_PATHS = frozenset({"/ask", "/v1/chat/completions", "/mcp"})
@@ -94,11 +94,10 @@ class QuestionLimitMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST" or path not in QUESTION_PATHS:
             await self.app(scope, receive, send)
             return
-        try:
-            body, replay = await buffered(receive)
-        except HTTPException as exc:  # the body limit, raised by the middleware outside
-            await errors.handle(Request(scope), exc)(scope, receive, send)
+        read = await buffered_or_refused(scope, receive, send)
+        if read is None:
             return
+        body, replay = read
         if path == MCP_PATH and not _calls_tool(body):
             await self.app(scope, replay, send)  # initialize, tools/list, ...: cheap, never refused
             return

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.http import errors
-from service.http.body import buffered
+from service.http.body import buffered_or_refused
 
 MAX_DEPTH = 64  # OpenAI's tool schemas, the deepest bodies clients send, stay far below
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -48,11 +48,10 @@ class JsonDepthMiddleware:
         if scope["type"] != "http" or b"multipart/" in headers.get(b"content-type", b""):
             await self.app(scope, receive, send)
             return
-        try:
-            body, replay = await buffered(receive)
-        except HTTPException as exc:  # the body limit, raised by the middleware outside
-            await errors.handle(Request(scope), exc)(scope, receive, send)
+        read = await buffered_or_refused(scope, receive, send)
+        if read is None:
             return
+        body, replay = read
         if b"[" in body or b"{" in body:
             if json_depth(body, self.max_depth) > self.max_depth:
                 refused = HTTPException(400, f"the JSON body nests deeper than {self.max_depth} levels")
