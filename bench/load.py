@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import CLAUSEWISE, ROOT, SHARED, dump_json, free_port, md_table, questions, write_block
+from common import CLAUSEWISE, ROOT, SHARED, dump_json, free_port, md_table, questions, stop_group, write_block
 
 TREATIES_INDEX = ROOT / "bench" / "out" / "index-treaties"
 PROBE_INTERVAL_S = 0.05
@@ -96,13 +95,7 @@ def serving(index: Path, workers: int) -> Iterator[tuple[str, int]]:
             time.sleep(0.5)
         yield url, proc.pid
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def percentile(values: list[float], q: float) -> float | None:
