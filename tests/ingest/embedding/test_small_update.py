@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 from hermetic import clean_env
+from onnx_support import clone_cache
 
 from ingest.embedder import Embedder
+from ingest.embedding.cache import ONNX_FILE
 from ingest.embedding.onnx_encoder import OnnxEncoder
 from ingest.settings import DEFAULT_MODEL, Settings
 from ingest.store.reader import StoredIndex
@@ -80,3 +82,18 @@ def test_past_the_budget_the_model_embeds_from_then_on(onnx_encoder: OnnxEncoder
     assert model._model is not None
     assert np.allclose(first, second, atol=1e-3)
     assert model._take_quick(1) is None  # never back to the export
+
+
+def test_an_export_that_cannot_load_hands_over_to_the_model_with_a_warning(
+    onnx_cache: Path, tmp_path: Path, embedder: Embedder, caplog
+) -> None:
+    broken = clone_cache(onnx_cache, tmp_path / "broken", copy_onnx=True)
+    (broken / ONNX_FILE).write_bytes(b"not an onnx graph")
+    model = Embedder(DEFAULT_MODEL)
+    model.start_with(OnnxEncoder(broken), 100)
+    texts = ["The council meets weekly.", "Boats are moored at the quay."]
+    with caplog.at_level("WARNING"):
+        vectors = model.embed_passages(texts)
+    assert "using sentence-transformers" in caplog.text
+    assert model._model is not None  # the model embedded them
+    assert float((vectors * embedder.embed_passages(texts)).sum(axis=1).min()) > 0.99
