@@ -1,10 +1,12 @@
 """The watch on the index: switch to a build published by anyone (a job, `clausewise ingest` in
-another shell, another worker process), every ``CLAUSEWISE_RELOAD_INTERVAL_S`` seconds."""
+another shell, another worker process, a sync from object storage), every
+``CLAUSEWISE_RELOAD_INTERVAL_S`` seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,20 +15,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clausewise")
 
+# A published build that could not be loaded is tried again after this many seconds (at least
+# ten polls): a replica whose sync brought `current` before the segments it names loads the
+# build once they arrive, while a truly broken build costs one failed open a while, not a poll.
+RETRY_BROKEN_S = 30.0
 
-async def watch_index(engine: Engine, interval: float) -> None:
-    """Poll where the index's ``current`` link points; reload when it moved. A build that
-    cannot be loaded is tried once: the loaded one keeps serving until the next publication."""
+
+async def watch_index(engine: Engine, interval: float, retry_broken: float = RETRY_BROKEN_S) -> None:
+    """Poll where the index's ``current`` link points; reload when it moved. The loaded build
+    keeps serving whenever the published one cannot be loaded."""
     broken: Path | None = None
+    broken_at = 0.0
     while True:
         await asyncio.sleep(interval)
         folder = engine.published_folder()
-        if folder is None or folder == broken or engine.is_current():
+        if folder is None or engine.is_current():
+            continue
+        retry_after = max(retry_broken, 10 * interval)
+        if folder == broken and time.monotonic() - broken_at < retry_after:
             continue
         try:
             snapshot, switched = await asyncio.to_thread(engine.reload)
             if switched:
                 log.info("switched to index %s", snapshot.version)
+            broken = None
         except Exception as exc:  # noqa: BLE001 — keep serving the loaded build
-            broken = folder
-            log.warning("cannot load the published index %s, still serving the previous one: %s", folder, exc)
+            if folder != broken:
+                log.warning(
+                    "cannot load the published index %s, still serving the previous one (trying again every %.0f s): %s",
+                    folder,
+                    retry_after,
+                    exc,
+                )
+            broken, broken_at = folder, time.monotonic()
