@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 import faiss
+from threadpoolctl import threadpool_limits
 
 from ingest.embedder import Embedder
 from ingest.embedding.cache import encoder_dir
@@ -120,6 +121,10 @@ class Engine:
             try:
                 check_model(index, self.settings)
                 faiss.omp_set_num_threads(self.settings.query_threads)  # no second pool beside onnxruntime's
+                # Nor numpy's OpenBLAS pool: it sized itself to the cores when numpy was imported
+                # (before `serve` could set a thread count), and its two threads spinning over a
+                # 1,700-row product took 10 ms on a busy machine against 0.3 ms on one thread.
+                threadpool_limits(self.settings.query_threads, user_api="blas")
                 retriever = Retriever(index, self._embedder(index.manifest.model.name), self.settings)
                 retriever.warm_up()
             except BaseException:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from collections import OrderedDict
 from functools import cached_property
 from typing import Protocol
 
@@ -25,6 +27,7 @@ __all__ = ["Filters", "Hit", "Mode", "QueryEncoder", "Retriever"]
 _ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 _SECTION_ARTICLE = re.compile(r"(?:^|> )Article (\S+?)(?: —|$| >)")
 ARTICLE_DOC_DEPTH = 20  # candidates of each kind whose documents an article reference may lift
+RECENT = 32  # filter masks and dense results a retriever remembers (a request's steps share them)
 
 
 class QueryEncoder(Protocol):
@@ -47,11 +50,19 @@ class Retriever:
         # One embedding a question however many steps of one request need it (the ranking,
         # then the confidence), whatever the encoder's own cache (CLAUSEWISE_QUERY_CACHE_SIZE,
         # which may be off) keeps.
-        self._vector = functools.lru_cache(maxsize=32)(embedder.embed_query)
+        self._vector = functools.lru_cache(maxsize=RECENT)(embedder.embed_query)
+        # Likewise one mask per filter (at a million passages a source glob is matched against
+        # every document) and one dense search per question and scope: the confidence reads the
+        # nearest passages the ranking found instead of searching a second time.
+        self._masks = functools.lru_cache(maxsize=RECENT)(self._mask_of)
+        self._dense_results: OrderedDict[tuple[str, int, int], tuple[np.ndarray | None, np.ndarray, np.ndarray]]
+        self._dense_results = OrderedDict()
+        self._dense_lock = threading.Lock()
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
         self.embedder.embed_query("warm up")
+        self.index.lexical.warm()  # the commonest words' BM25 rows, before the first question
         _ = self._centroids  # one pass over the vectors at load, not in the first question's time
 
     def _articles(self) -> dict[str, np.ndarray]:
@@ -66,10 +77,34 @@ class Retriever:
         return result
 
     # -- the three rankings ------------------------------------------------------------
+    def scope(self, filters: Filters | None) -> np.ndarray | None:
+        """The mask of the passages ``filters`` keep (``None``: all), read-only and shared by
+        the requests that ask with the same filters."""
+        f = filters or Filters()
+        return self._masks(f.source, None if f.doc_id is None else tuple(f.doc_id), f.section)
+
+    def _mask_of(self, source: str | None, doc_ids: tuple[str, ...] | None, section: str | None) -> np.ndarray | None:
+        mask = self.index.mask(source, None if doc_ids is None else list(doc_ids), section)
+        if mask is not None:
+            mask.flags.writeable = False
+        return mask
+
     def dense(self, question: str, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows nearest the question (among those ``mask`` keeps), best first: exact in small
-        segments, approximate in large ones, never copying more than a block of vectors."""
-        return self.index.dense_search(self._vector(question), n, mask)
+        segments, approximate in large ones, never copying more than a block of vectors.
+        Remembered per question, mask and depth (a mask by identity, checked on the way out)."""
+        key = (question, id(mask), n)
+        with self._dense_lock:
+            found = self._dense_results.get(key)
+            if found is not None and found[0] is mask:
+                self._dense_results.move_to_end(key)
+                return found[1], found[2]
+        rows, scores = self.index.dense_search(self._vector(question), n, mask)
+        with self._dense_lock:
+            self._dense_results[key] = (mask, rows, scores)
+            while len(self._dense_results) > RECENT:
+                self._dense_results.popitem(last=False)
+        return rows, scores
 
     def lexical(self, question: str, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.index.lexical.scores(question)
@@ -157,13 +192,15 @@ class Retriever:
         """How likely the index answers ``query`` at all, given the ``hits`` it got
         (:mod:`service.search.confidence`); no hits is no answer."""
         vector = self._vector(query.question)  # embedded already by the ranking
-        filters = query.filters or Filters()
-        mask = self.index.mask(filters.source, filters.doc_id, filters.section)
+        mask = self.scope(query.filters)
         top = 0.0
         if hits:
             row = self.index.row_of(hits[0].passage.id)
             top = float(self.index.vectors_of([row])[0] @ vector) if row is not None else 0.0
-        near = None if self._centroids.exhaustive else self.index.dense_search(vector, NEAR_PASSAGES, mask)[0]
+        # The nearest passages name the documents compared: those the ranking found (hybrid
+        # searches `candidates` deep), so no second search.
+        near = None if self._centroids.exhaustive else self.dense(query.question, mask, self.settings.candidates)[0]
+        near = None if near is None else near[:NEAR_PASSAGES]
         found = assess(self._centroids, vector, mask, top, self.settings.abstain_below, near)
         return found if hits else Confidence(0.0, False, found.document_cosine, 0.0)
 
@@ -172,8 +209,7 @@ class Retriever:
     ) -> list[Hit]:
         """The ``top_k`` best passages for ``question``, highlighted, best first. No check of
         the question here: surfaces build a :class:`~service.search.query.Query` first."""
-        filters = filters or Filters()
-        mask = self.index.mask(filters.source, filters.doc_id, filters.section)
+        mask = self.scope(filters)
         ranked = self.rank(question, mode, mask, max(top_k * 4, 20))
         chosen = self._dedupe(ranked, top_k)
         passages = self.index.passages([row for row, _ in chosen])

@@ -94,3 +94,17 @@ def test_merged_postings_are_the_postings_of_the_live_rows() -> None:
         a = LexicalIndex([(merged, np.arange(len(live)))], len(live)).scores(question)
         b = LexicalIndex([(fresh, np.arange(len(live)))], len(live)).scores(question)
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_warming_scores_the_commonest_words_first_within_its_budget_and_changes_no_score() -> None:
+    texts = ["harbour fee at night", "harbour toll", "harbour master", "forest trail", "forest ranger", "tide"]
+    postings = Postings.build(tokenize(texts))
+    index = LexicalIndex([(postings, np.arange(len(texts)))], len(texts))
+    cold = LexicalIndex([(postings, np.arange(len(texts)))], len(texts))
+    # A budget one word's row fills: the commonest word, and only it.
+    assert index.warm(budget=1) == 1
+    assert list(index._impacts) == ["harbour"]
+    assert index.warm(budget=1 << 20) == len(postings.vocab)  # everything fits: every word scored once
+    assert list(index._impacts)[1] == "forest"  # the second commonest (two passages) next
+    for question in ["harbour toll at night", "forest trail", "tide harbour", "zebra"]:
+        np.testing.assert_array_equal(index.scores(question), cold.scores(question))
