@@ -190,7 +190,9 @@ def repair_glyphs(pages: list[list[str]]) -> list[list[str]]:
             if cap and fragment and glyphs.joins(cap.group(1), fragment.group(1)):
                 before = lines[i][: cap.start()].rstrip()
                 if before:  # "(6) B" / "eing a person ...": one line, as the page shows it
-                    lines[i], lines[i + 1] = f"{before} {cap.group(1)}{lines[i + 1]}", ""
+                    # Carried down, so the joined line's own last capital meets the next line
+                    # ("Name F" / "orename(s) P" / "lace of birth": both join).
+                    lines[i], lines[i + 1] = "", f"{before} {cap.group(1)}{lines[i + 1]}"
                 else:
                     lines[i], lines[i + 1] = "", cap.group(1) + lines[i + 1]
         repaired.append([line for line in lines if line])

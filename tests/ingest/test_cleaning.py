@@ -284,3 +284,14 @@ def test_a_compound_broken_after_its_hyphen_before_a_capital_keeps_the_hyphen(tm
     )
     text = build(load(path, "un.txt")).text
     assert "Secretary-General covers attacks by non-State actors" in text
+
+
+def test_capitals_split_off_at_the_ends_of_successive_lines_all_join() -> None:
+    """A form's labels, each capital ending the line before its word: joining one line must
+    not hide the next capital from the join."""
+    from ingest.cleaning import repair_glyphs
+
+    body = ["The holder's Forename and Place of birth are given. Forename, Place, Nationality."]
+    pages = [["Name F", "orename(s) P", "lace and date of birth N", "ationality", *body]]
+    fixed = repair_glyphs(pages)[0]
+    assert fixed[0] == "Name Forename(s) Place and date of birth Nationality"
