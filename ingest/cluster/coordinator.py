@@ -15,6 +15,7 @@ fails stops the run with a :class:`~ingest.errors.ClusterError` before anything 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,6 +30,8 @@ from ingest.discover import read_regular
 from ingest.errors import ClusterError
 from ingest.settings import Settings
 from ingest.workers.parse import Failed, Parsed, ParseJob
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 30
@@ -94,6 +97,14 @@ class DaskParser:
             pending = plan_batches(jobs, self.settings.dask_batch_files, CONTENT_BATCH_BYTES if by_content else None)
             pending.reverse()  # popped from the end: submitted in order
             threads = sum(client.nthreads().values())
+            log.info(
+                "Dask cluster %s: %d workers, %d files in %d batches, sent by %s",
+                self.address,
+                len(client.nthreads()),
+                len(jobs),
+                len(pending),
+                self.transfer,
+            )
             running = as_completed(loop=client.loop)
             batches: dict[object, list[ParseJob]] = {}
             for _ in range(max(1, BATCHES_PER_THREAD * threads)):
