@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from ingest.changes import IngestReport
 from ingest.console import print_error, reports_errors
 from ingest.errors import ExitCode, IndexBusyError, NothingToIngest
 from ingest.pipeline import ingest
+from ingest.progress import ProgressBars
 from ingest.settings import get_settings
 from ingest.store.reader import StoredIndex
 
@@ -60,21 +62,35 @@ def ingest_command(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Parse again the files that failed before, even if unchanged.")
     ] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Parse and embed on the Dask cluster of this scheduler (tcp://HOST:8786); "
+            "overrides CLAUSEWISE_DASK_SCHEDULER.",
+        ),
+    ] = None,
 ) -> None:
     """Build or update the index from documents (PDF, text, Markdown, HTML)."""
     settings = get_settings()
     if model:
         settings = settings.model_copy(update={"model": model})
+    if dask:
+        settings = settings.model_copy(update={"dask_scheduler": dask})
+    show = not quiet and sys.stderr.isatty()
     try:
-        report = ingest(
-            paths,
-            settings,
-            index_dir=index or settings.index_dir,
-            excludes=exclude,
-            rebuild=rebuild,
-            show_progress_bar=not quiet and sys.stderr.isatty(),
-            retry_failed=retry_failed,
-        )
+        with ProgressBars(console) if show else nullcontext(None) as bars:
+            report = ingest(
+                paths,
+                settings,
+                index_dir=index or settings.index_dir,
+                excludes=exclude,
+                rebuild=rebuild,
+                progress=bars,
+                show_progress_bar=show,
+                retry_failed=retry_failed,
+            )
     except NothingToIngest as exc:
         _summary(exc.report)  # which file failed and why, above the error
         print_error(exc.message)

@@ -123,6 +123,15 @@ class LoadError(IngestError):
     exit_code = ExitCode.FAILED
 
 
+class ClusterError(ClausewiseError):
+    """The Dask cluster of a distributed ingest cannot be reached or cannot do the work;
+    nothing is published and no file is remembered as failed."""
+
+    status = 503
+    code = "cluster_unavailable"
+    exit_code = ExitCode.FAILED
+
+
 class ModelError(ClausewiseError):
     """The embedding model cannot be loaded (not installed, not found offline, not a model)."""
 

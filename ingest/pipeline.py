@@ -9,7 +9,8 @@ their passages and vectors from the current build; files gone from disk are drop
 2. :func:`~ingest.changes.sort_out` — which files are unchanged, new or changed, unreadable,
    or gone, and every source's document id;
 3. :func:`~ingest.changes.parse` — load, clean and chunk the new and changed files in worker
-   processes (:mod:`ingest.workers`), embedding each file as it is done;
+   processes (:mod:`ingest.workers`), embedding each file as it is done; or, with a Dask
+   scheduler, on the cluster's workers, which embed them too (:mod:`ingest.cluster`);
 4. :func:`~ingest.changes.assemble` — the new segment's documents and passages, and the
    indexed documents it replaces;
 5. :func:`_stack` — the vectors embedded in step 3 (unchanged documents keep their segment);
@@ -54,7 +55,7 @@ from ingest.types import Document
 from ingest.workers.failures import FailureMemory
 from ingest.workers.feed import EmbedFeed
 from ingest.workers.pool import ParseLimits, ParsePool
-from ingest.workers.stage import ParseStage
+from ingest.workers.stage import Parser, ParseStage
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` while a run advances."""
@@ -174,9 +175,17 @@ class _Run:
         return self._publish(paths, params, assembled, previous)
 
     def _parse_stage(self, params: Chunking) -> ParseStage:
-        """Worker processes with the model's tokenizer, and the embedding fed as they finish."""
-        model_dir = resolve_source(self.embedder.spec.location).path
-        pool = ParsePool(model_dir, ChunkParams(params.max_tokens, params.overlap), ParseLimits.of(self.settings))
+        """Worker processes with the model's tokenizer, and the embedding fed as they finish;
+        or, with a Dask scheduler, the cluster's workers parsing and embedding."""
+        chunk_params = ChunkParams(params.max_tokens, params.overlap)
+        pool: Parser
+        if self.settings.dask_scheduler:
+            from ingest.cluster.coordinator import DaskParser  # distributed: only for a cluster run
+
+            pool = DaskParser(self.settings, chunk_params, self.embedder.name, PARSER_VERSION, self.notify)
+        else:
+            model_dir = resolve_source(self.embedder.spec.location).path
+            pool = ParsePool(model_dir, chunk_params, ParseLimits.of(self.settings))
         feed = EmbedFeed(self.embedder, self.settings.contextualize, self.notify)
         memory = FailureMemory.load(self.index_dir)
         return ParseStage(pool, feed, memory, self.index_dir, PARSER_VERSION, self.retry_failed)

@@ -149,6 +149,16 @@ class Settings(BaseSettings):
     parse_seconds_per_page: float = Field(3.0, ge=0)
     parse_memory_mb: int = Field(2048, ge=0)  # 0: no limit
 
+    # Distributed ingestion (ingest/cluster): with a scheduler address (`tcp://HOST:8786`, or
+    # `--dask`), new and changed files are parsed and embedded on that Dask cluster's workers,
+    # `dask_batch_files` files a task, each task retried `dask_retries` times when it raises
+    # (a lost worker's tasks are rescheduled by Dask itself). Files travel by path when the
+    # workers see them (`auto` asks them), else by content.
+    dask_scheduler: str | None = None
+    dask_transfer: Literal["auto", "path", "content"] = "auto"
+    dask_batch_files: int = Field(8, ge=1, le=10_000)
+    dask_retries: int = Field(2, ge=0)
+
     # OCR of PDF pages without usable text (ingest/loaders/ocr.py): Tesseract's languages
     # ("eng", or several: "eng+fra", each needing its tesseract-ocr-<lang> pack), the
     # rendering resolution, and a limit per page (a page past it is reported, not read).

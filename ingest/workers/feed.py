@@ -2,7 +2,8 @@
 
 Passages wait in a buffer until a few batches' worth have gathered (tiny files would
 otherwise be embedded in tiny batches), then go to the model together; :meth:`finish`
-embeds the rest. Vectors are kept per source, in each file's passage order.
+embeds the rest. Vectors are kept per source, in each file's passage order; a file that
+arrives embedded (from a Dask worker, :mod:`ingest.cluster`) keeps the vectors it brings.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class EmbedFeed:
         self.embedded = 0
 
     def add(self, parsed: Parsed) -> None:
+        if parsed.vectors is not None:  # embedded where it was parsed (a cluster worker)
+            self.vectors[parsed.source] = parsed.vectors
+            return
         title = parsed.document.title
         texts = [contextual_text(p, title) if self.contextualize else p.text for p in parsed.passages]
         self.waiting.append((parsed.source, texts))

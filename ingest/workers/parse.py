@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import Tokenizer
 
@@ -22,6 +23,9 @@ from ingest.loaders import load
 from ingest.loaders.ocr import flag_ocr
 from ingest.structure import build
 from ingest.types import Document, Passage
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TOKENIZER_FILE = "tokenizer.json"
 PIECE_CHARS = 20_000  # longer texts are tokenized in pieces of about this size
@@ -40,12 +44,14 @@ class ParseJob:
 
 @dataclass
 class Parsed:
-    """A file parsed: its document, its passages, and what the report should say about it."""
+    """A file parsed: its document, its passages, and what the report should say about it;
+    ``vectors``: its passages embedded already, by the cluster worker that parsed it."""
 
     source: str
     document: Document
     passages: list[Passage]
     warnings: list[str] = field(default_factory=list)
+    vectors: np.ndarray | None = None
 
 
 @dataclass
