@@ -152,6 +152,8 @@ class _Run:
         # Reuse the recorded window so that a no-change run never loads the model.
         max_seq = previous.manifest.model.max_seq_length if previous else embedder.max_seq_length
         params = chunking_params(self.settings, embedder, max_seq)
+        if previous is None:
+            embedder.load_in_background()  # a first build embeds everything: load while parsing starts
         # Passage boundaries changed: every file is re-chunked, but still reported against
         # the current index (updated, removed) rather than as new.
         rechunk = previous is not None and previous.manifest.chunking != params

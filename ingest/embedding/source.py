@@ -161,3 +161,17 @@ def matches(root: Path, recorded: dict, *, strict: bool = False) -> str | None:
             kind = "weights" if rel.endswith(_WEIGHT_SUFFIXES) else "configuration"
             return f"the model's {kind} changed since the export ({rel} differs)"
     return None
+
+
+def configured_max_seq_length(root: Path) -> int | None:
+    """The input window sentence-transformers gives the model, read from its first module's
+    ``sentence_bert_config.json`` without loading it (``None``: only loading it tells)."""
+    try:
+        first = json.loads((root / "modules.json").read_text(encoding="utf-8"))[0]
+        if not str(first.get("type", "")).endswith(".Transformer"):
+            return None
+        config = json.loads((root / first.get("path", "") / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, IndexError, KeyError, TypeError, AttributeError):
+        return None
+    value = config.get("max_seq_length") if isinstance(config, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
