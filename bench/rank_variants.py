@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,10 @@ from service.search.fusion import fuse, lexical_bound, min_max
 from service.search.retriever import Retriever
 
 HEADLINE = "Can a state send a refugee back to a country where they face persecution?"
-FEATURES = ["dense", "dense_mm", "lex_bound", "lex_mm", "section", "document", "article"]
+FEATURES = ["dense", "dense_mm", "lex_bound", "lex_mm", "section", "document", "article", "sentence"]
+# A passage's sentences for sentence-level scoring: split after . ; : ? ! before a capital, a
+# digit or an opening bracket, and at line breaks; pieces of fewer than four words join the next.
+SENTENCE_END = re.compile(r"(?<=[.;:?!])\s+(?=[A-Z0-9(“\"])|\n+")
 
 
 @dataclass
@@ -65,8 +69,48 @@ def centroids(retriever: Retriever, keys: np.ndarray) -> tuple[np.ndarray, np.nd
     return sums.astype(np.float32), inverse
 
 
+def sentences(text: str) -> list[str]:
+    out: list[str] = []
+    carry = ""
+    for piece in SENTENCE_END.split(text):
+        piece = f"{carry} {piece}".strip() if carry else piece.strip()
+        if len(piece.split()) < 4:
+            carry = piece
+            continue
+        out.append(piece)
+        carry = ""
+    if carry and out:
+        out[-1] = f"{out[-1]} {carry}"
+    elif carry:
+        out.append(carry)
+    return out or [text]
+
+
+class SentenceVectors:
+    """Each candidate passage's sentences embedded once (by the index's own query encoder),
+    shared by every question that meets the passage."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.vectors: dict[int, np.ndarray] = {}
+
+    def best(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        missing = [r for r in rows.tolist() if r not in self.vectors]
+        if missing:
+            passages = self.retriever.index.passages(missing)
+            split = [sentences(p.text) for p in passages]
+            flat = [s for parts in split for s in parts]
+            embedded = self.retriever.embedder.embed_passages(flat)  # type: ignore[attr-defined]
+            start = 0
+            for row, parts in zip(missing, split):
+                self.vectors[row] = embedded[start : start + len(parts)]
+                start += len(parts)
+        return np.array([float((self.vectors[r] @ vector).max()) for r in rows.tolist()])
+
+
 def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> list[Case]:
     index, depth = retriever.index, retriever.settings.candidates
+    by_sentence = SentenceVectors(retriever)
     section_vec, section_of = centroids(retriever, index.passage_doc.astype(np.int64) * 100_000 + index.passage_section)
     doc_vec, doc_of = centroids(retriever, index.passage_doc)
     out = []
@@ -89,6 +133,7 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
         feats[:, 4] = section_vec[section_of[rows]] @ vector
         feats[:, 5] = doc_vec[doc_of[rows]] @ vector
         feats[:, 6] = [r in boosted for r in rows.tolist()]
+        feats[:, 7] = by_sentence.best(rows, vector)
         passages = index.passages(rows.tolist())
         sources = [index.documents[p.doc_id].source for p in passages]
         hits = np.array([is_hit(q, s, p.text) for s, p in zip(sources, passages)])
@@ -152,6 +197,9 @@ VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
     "+ section centroid 0.2": blend("section", 0.2),
     "+ section centroid 0.4": blend("section", 0.4),
     "+ document centroid 0.2": blend("document", 0.2),
+    "+ best sentence 0.2": blend("sentence", 0.2),
+    "+ best sentence 0.4": blend("sentence", 0.4),
+    "+ best sentence 0.8": blend("sentence", 0.8),
 }
 
 
