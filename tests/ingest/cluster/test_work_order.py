@@ -22,7 +22,8 @@ SECRETS = {"read_keys": ["read-secret-r1"], "write_keys": ["write-secret-w1"], "
 
 
 def test_no_secret_setting_reaches_a_task(tmp_path: Path) -> None:
-    settings = Settings(index_dir=tmp_path / "index", **SECRETS)
+    with pytest.warns(FutureWarning, match="CLAUSEWISE_API_KEYS is deprecated"):
+        settings = Settings(index_dir=tmp_path / "index", **SECRETS)
     order = WorkOrder.of(settings, ChunkParams(160, 24), "all-MiniLM-L6-v2", PARSER_VERSION)
     batch = [BatchFile(ParseJob(tmp_path / "a.txt", "a.txt", "0" * 64, "d1"), b"text")]
     sent = pickle.dumps((order, batch)) + repr((order, batch)).encode()
