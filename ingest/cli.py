@@ -16,7 +16,7 @@ from ingest.console import print_error, reports_errors
 from ingest.errors import ExitCode, IndexBusyError, NothingToIngest
 from ingest.pipeline import ingest
 from ingest.progress import ProgressBars
-from ingest.settings import get_settings
+from ingest.settings import get_settings, override
 from ingest.store.reader import StoredIndex
 
 console = Console(stderr=True)
@@ -74,10 +74,11 @@ def ingest_command(
 ) -> None:
     """Build or update the index from documents (PDF, text, Markdown, HTML)."""
     settings = get_settings()
-    if model:
-        settings = settings.model_copy(update={"model": model})
-    if dask:
-        settings = settings.model_copy(update={"dask_scheduler": dask})
+    options = {"model": model} if model else {}
+    if dask is not None:  # `--dask ""` is refused, not taken for "no cluster"
+        options["dask_scheduler"] = dask
+    if options:
+        settings = override(settings, **options)
     show = not quiet and sys.stderr.isatty()
     try:
         with ProgressBars(console) if show else nullcontext(None) as bars:
@@ -88,7 +89,6 @@ def ingest_command(
                 excludes=exclude,
                 rebuild=rebuild,
                 progress=bars,
-                show_progress_bar=show,
                 retry_failed=retry_failed,
             )
     except NothingToIngest as exc:

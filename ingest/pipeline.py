@@ -40,7 +40,6 @@ from ingest.discover import FoundFile, discover
 from ingest.embedder import Embedder
 from ingest.embedding.cache import encoder_dir
 from ingest.embedding.provision import prepare_query_encoder
-from ingest.embedding.source import resolve_source
 from ingest.errors import IndexIncompatibleError, IndexMissingError, NothingToIngest
 from ingest.filestats import FileStats
 from ingest.settings import Settings, usable_cores
@@ -88,7 +87,7 @@ def _open_previous(index_dir: Path) -> StoredIndex | None:
         return None
 
 
-def _quiet(stage: str, done: int, total: int) -> None:
+def quiet(stage: str, done: int, total: int) -> None:
     """The progress callback of a run nobody watches."""
 
 
@@ -101,7 +100,6 @@ def ingest(
     rebuild: bool = False,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
-    show_progress_bar: bool = False,
     retry_failed: bool = False,
 ) -> IngestReport:
     """Bring the index in ``index_dir`` in line with the files under ``paths``; files that
@@ -117,7 +115,7 @@ def ingest(
         previous = None if rebuild else _open_previous(index_dir)
         try:
             embedder = embedder or _embedder(settings, index_dir, previous)
-            run = _Run(settings, index_dir, embedder, report, progress or _quiet, show_progress_bar, retry_failed)
+            run = _Run(settings, index_dir, embedder, report, progress or quiet, retry_failed)
             version, documents = run.update(paths, found.files, previous)
             run.stats.save(index_dir)  # after the build: a failed run hashes again next time
         finally:
@@ -138,7 +136,6 @@ class _Run:
     embedder: Embedder
     report: IngestReport
     notify: Progress
-    show_progress_bar: bool
     retry_failed: bool = False
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # by source, embedded as parsed
     stats: FileStats = field(default_factory=FileStats)  # the files' stats as hashed this run
@@ -181,13 +178,13 @@ class _Run:
         or, with a Dask scheduler, the cluster's workers parsing and embedding."""
         chunk_params = ChunkParams(params.max_tokens, params.overlap)
         pool: Parser
-        if self.settings.dask_scheduler:
+        address = self.settings.dask_scheduler
+        if address:
             from ingest.cluster.coordinator import DaskParser  # distributed: only for a cluster run
 
-            pool = DaskParser(self.settings, chunk_params, self.embedder.name, PARSER_VERSION, self.notify)
+            pool = DaskParser(address, self.settings, chunk_params, self.embedder.name, PARSER_VERSION, self.notify)
         else:
-            model_dir = resolve_source(self.embedder.spec.location).path
-            pool = ParsePool(model_dir, chunk_params, ParseLimits.of(self.settings))
+            pool = ParsePool.for_model(self.embedder.spec.location, chunk_params, ParseLimits.of(self.settings))
         feed = EmbedFeed(self.embedder, self.settings.contextualize, self.notify)
         memory = FailureMemory.load(self.index_dir)
         return ParseStage(pool, feed, memory, self.index_dir, PARSER_VERSION, self.retry_failed)

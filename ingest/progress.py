@@ -1,5 +1,6 @@
 """Progress bars of `clausewise ingest`: one bar per stage a run reports (``parse``, ``embed``,
-``write``, and on a Dask cluster ``worker ADDRESS``, the files each worker has done)."""
+``write``, and on a Dask cluster ``worker ADDRESS``, the files each worker has done). A stage
+reported with a total of 0 has none: it shows a count (workers share the run as they go)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class ProgressBars:
         self.bars.stop()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        known = total or None
         if stage not in self.tasks:
-            self.tasks[stage] = self.bars.add_task(stage, total=total)
-        self.bars.update(self.tasks[stage], completed=done, total=total)
+            self.tasks[stage] = self.bars.add_task(stage, total=known)
+        self.bars.update(self.tasks[stage], completed=done, total=known)

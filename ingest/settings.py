@@ -7,6 +7,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -152,7 +153,8 @@ class Settings(BaseSettings):
     # Distributed ingestion (ingest/cluster): with a scheduler address (`tcp://HOST:8786`, or
     # `--dask`), new and changed files are parsed and embedded on that Dask cluster's workers,
     # `dask_batch_files` files a task, each task retried `dask_retries` times when it raises
-    # (a lost worker's tasks are rescheduled by Dask itself). Files travel by path when the
+    # (not when retrying cannot help: a worker that does not fit the run; a lost worker's tasks
+    # are rescheduled by Dask itself). Files travel by path when the
     # workers see them (`auto` asks them), else by content.
     dask_scheduler: str | None = None
     dask_transfer: Literal["auto", "path", "content"] = "auto"
@@ -166,6 +168,11 @@ class Settings(BaseSettings):
     ocr_languages: str = Field("eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
     ocr_dpi: int = Field(300, ge=72, le=600)
     ocr_page_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        return None if value is None else scheduler_address(value)
 
     @field_validator("read_keys", "write_keys", "api_keys", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
@@ -225,6 +232,41 @@ def host_name(host: str) -> str:
     if host.count(":") == 1:
         host = host.split(":", 1)[0]
     return host.rstrip(".")
+
+
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_address(value: str) -> str:
+    """``value`` if it is a Dask scheduler address (``tcp://HOST:PORT``), else a ``ValueError``
+    saying what is wrong: Dask itself would raise one deep inside ``Client`` instead."""
+    fix = "give the scheduler's address as tcp://HOST:8786 (or leave it unset for a local run)"
+    text = value.strip()
+    if not text:
+        raise ValueError(f"the Dask scheduler address is empty: {fix}")
+    parts = urlsplit(text if "://" in text else f"tcp://{text}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} has no valid port: {fix}") from None
+    if parts.scheme not in DASK_SCHEMES:
+        raise ValueError(
+            f"{value!r} is not a Dask address (scheme {parts.scheme!r}, not {'/'.join(DASK_SCHEMES)}): {fix}"
+        )
+    if not parts.hostname or parts.path or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{value!r} is not a Dask address (a host and a port only): {fix}")
+    if port == 0:
+        raise ValueError(f"{value!r} has no valid port: {fix}")
+    return text
+
+
+def override(settings: Settings, **values: object) -> Settings:
+    """``settings`` with ``values`` checked as the environment's are (``model_copy`` checks
+    nothing): a :class:`~ingest.errors.SettingsError` naming what is wrong."""
+    try:
+        return Settings.model_validate({**settings.model_dump(), **values})
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from exc
 
 
 def usable_cores() -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunker import ChunkParams
+from ingest.embedding.source import resolve_source
 from ingest.settings import Settings, usable_cores
 from ingest.workers.parse import TOKENIZER_FILE, Failed, FastOffsets, Parsed, ParseJob, parse_file
 
@@ -210,6 +211,11 @@ class ParsePool:
         self.model_dir, self.params, self.limits, self.parse = model_dir, params, limits, parse
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(_PRELOAD)
+
+    @classmethod
+    def for_model(cls, model: str, params: ChunkParams, limits: ParseLimits) -> ParsePool:
+        """A pool whose workers cut passages with the tokenizer of ``model`` (a name or folder)."""
+        return cls(resolve_source(model).path, params, limits)
 
     def results(self, jobs: list[ParseJob]) -> Iterator[Parsed | Failed]:
         """Every job's outcome, in the order they finish."""

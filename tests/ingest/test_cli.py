@@ -190,3 +190,30 @@ def test_info_without_an_index_says_how_to_build_one(tmp_path: Path, clausewise:
     result = clausewise("info", "--index", tmp_path / "none", cwd=tmp_path)
     assert result.returncode == 2
     assert "clausewise ingest" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["--dask", "tcp://127.0.0.1:8786x"], {}, "has no valid port"),
+        (["--dask", "http://127.0.0.1:8786"], {}, "is not a Dask address (scheme 'http'"),
+        (["--dask", ""], {}, "the Dask scheduler address is empty"),
+        ([], {"CLAUSEWISE_DASK_SCHEDULER": "tcp://host:port"}, "has no valid port"),
+    ],
+)
+def test_a_malformed_dask_address_is_a_usage_error_before_anything_runs(
+    tmp_path: Path, clausewise_cmd: list[str], args: list[str], env: dict[str, str], said: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("Registration\n\nEvery person is registered on arrival.\n")
+    result = subprocess.run(
+        [*clausewise_cmd, "ingest", str(tmp_path / "notes.txt"), "--index", str(tmp_path / "index"), *args],
+        cwd=tmp_path,
+        env=clean_env(COLUMNS="250", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "tcp://HOST:8786" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "index").exists()

@@ -1,6 +1,7 @@
 """A real Dask cluster on 127.0.0.1 for the module that asks for it: `dask scheduler` and two
 `dask worker --nworkers 1 --nthreads 1` processes started as an operator would, stopped at
-teardown. Each worker loads the model at its first batch (seconds), so the tests share one.
+teardown. Each worker loads the model when first probed (seconds), so the tests share one.
+The workers import this checkout's code: its root leads their ``PYTHONPATH``.
 
 When this process may (root and `unshare`), the workers run in their own mount namespace with
 an empty tmpfs over ``Cluster.hidden``: a folder the coordinator sees and the workers do not,
@@ -28,6 +29,7 @@ pytest.importorskip(
 from distributed import Client
 
 WORKERS = 2
+ROOT = Path(__file__).resolve().parents[3]  # the checkout under test
 START_S = 120
 
 
@@ -86,6 +88,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # Dask's nanny starts daemonic workers by default, and a daemonic process may not start
     # the parse processes: the README's deployment sets the same variable.
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     logs = open(base / "cluster.log", "w")  # noqa: SIM115 — closed at teardown
     run = {"env": env, "stdout": logs, "stderr": subprocess.STDOUT, "start_new_session": True, "cwd": base}
     scheduler = subprocess.Popen(

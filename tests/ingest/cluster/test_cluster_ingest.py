@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -188,6 +189,62 @@ def test_an_unreachable_scheduler_is_a_clear_error_and_writes_nothing(
     with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
         run_ingest(corpus, settings=settings.model_copy(update={"dask_scheduler": "tcp://127.0.0.1:9"}))
     assert not (settings.index_dir / "current").exists()
+
+
+def test_two_folders_by_path_are_each_probed(tmp_path: Path, cluster, run_ingest, settings: Settings, caplog) -> None:
+    """One file of each folder is probed: a folder the workers cannot see is found before any batch."""
+    first = write_files(tmp_path / "first", {k: v for k, v in FILES.items() if k.startswith("guidance/")})
+    second = write_files(tmp_path / "second", {k: v for k, v in FILES.items() if not k.startswith("guidance/")})
+    local = run_ingest(first, second)
+    remote_settings = on_cluster(settings, cluster, index_dir=tmp_path / "remote", dask_transfer="path")
+    with caplog.at_level(logging.INFO, logger="ingest.cluster.coordinator"):
+        remote = run_ingest(first, second, settings=remote_settings)
+    assert "sent by path" in caplog.text
+    assert reported(remote) == reported(local)
+    if cluster.hidden is None:
+        return
+    hidden = write_files(cluster.hidden / "second", {"hidden.txt": FILES["notes.txt"]})
+    try:
+        with pytest.raises(ClusterError, match=r"do not see these files .*hidden\.txt"):
+            run_ingest(first, hidden, settings=remote_settings.model_copy(update={"index_dir": tmp_path / "r2"}))
+        assert not (tmp_path / "r2" / "current").exists()
+    finally:
+        shutil.rmtree(hidden)
+
+
+def test_a_file_a_worker_cannot_see_stops_the_run_and_is_not_remembered_as_failed(
+    tmp_path: Path, cluster, run_ingest, settings: Settings
+) -> None:
+    """By path, a file gone from the workers' view mid-run is a deployment problem: the run stops
+    with a ClusterError, nothing is published and no file is remembered as failed."""
+    corpus = write_files(tmp_path / "corpus")
+
+    def remove_the_files(stage: str, done: int, total: int) -> None:
+        """At the first batch done: the batches not yet sent (6 files, 4 sent at once) meet no file."""
+        if stage.startswith("worker "):
+            for source in FILES:
+                (corpus / source).unlink(missing_ok=True)
+
+    remote = on_cluster(settings, cluster, dask_batch_files=1, dask_transfer="path")
+    with pytest.raises(ClusterError, match=rf"does not see {re.escape(str(corpus))}/.* share the filesystem"):
+        run_ingest(corpus, settings=remote, progress=remove_the_files)
+    assert not (settings.index_dir / "current").exists()
+    assert not (settings.index_dir / "failed.json").exists()
+
+
+def test_a_file_past_the_memory_limit_is_failed_unsent_by_content(
+    tmp_path: Path, cluster, run_ingest, settings: Settings
+) -> None:
+    corpus = write_files(tmp_path / "corpus")
+    with open(corpus / "huge.txt", "wb") as handle:  # sparse: 1.1 GiB that costs no disk
+        handle.truncate(1100 << 20)
+    remote = on_cluster(settings, cluster, dask_transfer="content", parse_memory_mb=1024)
+    report = run_ingest(corpus, settings=remote)
+    assert dict(report.failed) == {
+        "huge.txt": "ran out of memory (limit 1024 MiB a file): the file alone is 1100 MiB, so it was not "
+        "sent to the Dask workers (CLAUSEWISE_PARSE_MEMORY_MB)"
+    }
+    assert sorted(report.added) == sorted(FILES) and report.published
 
 
 def test_a_worker_killed_mid_run_costs_only_its_batch(
