@@ -22,7 +22,7 @@ def start(folder: Path) -> Iterator[str]:
     try:
         server = pgserver.get_server(folder, cleanup_mode="stop")
         server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
-    except Exception as exc:  # noqa: BLE001 — whatever stops the server starting is the reason to skip
+    except Exception as exc:  # whatever stops the server starting is the reason to skip
         pytest.skip(f"pgserver could not start PostgreSQL here: {type(exc).__name__}: {exc}")
     try:
         yield server.get_uri()
