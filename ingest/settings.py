@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     hnsw_m: int = 32
     hnsw_ef_search: int = Field(128, ge=1, le=1000)
     ivf_nprobe: int = 16
+    # The postgres backend's lexical search ranks (ts_rank_cd) only the passages holding the
+    # question's rarest words, adding words rarest first while their passages total at most this
+    # (at least the rarest word's): ranking every passage that shares a common word cost ~100 ms.
+    postgres_lexical_candidates: int = Field(500, ge=100, le=1_000_000)
 
     # Retrieval.
     # Hybrid = alpha * dense + (1 - alpha) * BM25, dense min-max normalised over its top

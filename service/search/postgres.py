@@ -8,10 +8,16 @@ a post-filter that loses results):
 - dense: ``ORDER BY embedding <#> q LIMIT n`` over the HNSW index with ``hnsw.ef_search`` at
   least ``n``; when a filter leaves fewer than ``n`` rows in the graph's reach, an exact scan of
   the matching rows instead (as the embedded IVF does for a too selective filter);
-- lexical: the question's words OR-ed (``plainto_tsquery`` with ``&`` made ``|``: BM25 ranks
-  passages sharing any word) and ranked by ``ts_rank_cd`` with length normalisation, over the
-  GIN index. Not BM25: no idf, and cover density instead of saturating term frequency
-  (docs/benchmarks.md measures the difference);
+- lexical: PostgreSQL full-text search over the GIN index. The question's lexemes (its
+  ``to_tsvector``: stop words dropped, stemmed) are looked up in ``clausewise_lexemes``; the
+  candidates are the passages holding its rarest ones, added rarest first while the passages
+  they are in total at most ``postgres_lexical_candidates`` (as Elasticsearch's common-terms
+  query selects by its low-frequency terms); those are ranked by ``ts_rank_cd`` over every
+  lexeme OR-ed (BM25 ranks passages sharing any word), with length normalisation. Ranking
+  every passage sharing any word (most of a corpus for a question of common words) cost ~100 ms
+  on 1,700 passages: ``ts_rank_cd`` is computed per row, ~0.1 ms each, and the GIN index only
+  finds the rows. Not BM25: no idf but for the
+  selection, and cover density instead of saturating term frequency (docs/benchmarks.md);
 - a question word's idf for the highlight: summed from ``clausewise_terms``, the embedded
   index's exact BM25 idf;
 - the confidence's nearest document: the per-document centroids stored at ingest.
@@ -31,7 +37,15 @@ import numpy as np
 from ingest.settings import Settings
 from ingest.store.format import Manifest
 from ingest.store.lexical import bm25_idf
-from ingest.store.postgres.schema import DOCUMENTS, PASSAGES, TERMS, TEXT_SEARCH_CONFIG, Connection, connect
+from ingest.store.postgres.schema import (
+    DOCUMENTS,
+    LEXEMES,
+    PASSAGES,
+    TERMS,
+    TEXT_SEARCH_CONFIG,
+    Connection,
+    connect,
+)
 from ingest.store.postgres.state import DOCUMENT_COLUMNS, PostgresState, document_of, published_version, read_state
 from ingest.store.reader import source_matches
 from ingest.types import Document, Passage
@@ -135,6 +149,27 @@ class PostgresIndex:
             [p for p in around if p.ordinal > passage.ordinal],
         )
 
+    def lexical_queries(self, question: str, budget: int) -> tuple[str, str] | None:
+        """The tsqueries of a lexical search: the one selecting candidates (the question's rarest
+        lexemes while the passages holding them total at most ``budget``, at least the rarest one)
+        and the one ranking them (every lexeme of the question in the index); ``None`` when no
+        lexeme of the question is indexed."""
+        rows = self.conn.execute(
+            f"SELECT t.lexeme, (SELECT coalesce(sum(l.ndoc), 0) FROM {LEXEMES} l WHERE l.lexeme = t.lexeme)"
+            f" FROM unnest(to_tsvector('{TEXT_SEARCH_CONFIG}', %s)) t",
+            (question,),
+        ).fetchall()
+        found = sorted((int(df), str(lexeme)) for lexeme, df in rows if df)
+        if not found:
+            return None
+        chosen, total = [], 0
+        for df, lexeme in found:
+            if chosen and total + df > budget:
+                break
+            chosen.append(lexeme)
+            total += df
+        return _any_of(chosen), _any_of([lexeme for _, lexeme in found])
+
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25 idf of each of ``terms`` over every passage (as the embedded index computes it)."""
         if not terms:
@@ -144,6 +179,11 @@ class PostgresIndex:
         ).fetchall()
         size = len(self)
         return {term: float(bm25_idf(float(df), size)) for term, df in rows if df}
+
+
+def _any_of(lexemes: Sequence[str]) -> str:
+    """A tsquery matching any of ``lexemes``, each quoted as the tsquery syntax wants."""
+    return " | ".join("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
 
 
 class _Where:
@@ -204,11 +244,14 @@ class PostgresRetriever:
 
     def lexical(self, question: str, where: _Where, n: int) -> tuple[list[int], list[float], dict[int, Candidate]]:
         """Passages sharing words with the question, by ``ts_rank_cd`` (length-normalised)."""
+        queries = self.index.lexical_queries(question, self.settings.postgres_lexical_candidates)
+        if queries is None:
+            return [], [], {}
+        selecting, ranking = queries
         rows = self.index.conn.execute(
-            f"WITH q AS (SELECT replace(plainto_tsquery('{TEXT_SEARCH_CONFIG}', %s)::text, ' & ', ' | ')::tsquery AS q)"
-            f" SELECT {_CANDIDATE_COLUMNS}, ts_rank_cd(p.tsv, q.q, 1) AS score FROM {PASSAGES} p, q"
-            f" WHERE p.tsv @@ q.q AND {where.sql} ORDER BY score DESC, p.doc_id, p.char_start LIMIT %s",
-            [question, *where.params, n],
+            f"SELECT {_CANDIDATE_COLUMNS}, ts_rank_cd(p.tsv, %s::tsquery, 1) AS score FROM {PASSAGES} p"
+            f" WHERE p.tsv @@ %s::tsquery AND {where.sql} ORDER BY score DESC, p.doc_id, p.char_start LIMIT %s",
+            [ranking, selecting, *where.params, n],
         ).fetchall()
         return self._candidates(rows)
 

@@ -10,6 +10,11 @@
 - ``clausewise_terms``: per document, how many of its passages hold each token of clausewise's
   own tokenizer, so a question word's BM25 idf (which highlighting weighs words by) is one indexed
   sum, the same number the embedded index gives.
+- ``clausewise_lexemes``: the same for PostgreSQL's own lexemes (``ts_stat`` of the document's
+  ``tsv``): how many passages hold each, which the lexical search selects its candidates by.
+
+The heading is not weighted above the text (``setweight(…, 'B')``): that lowered treaties
+lexical recall@1 from 0.09 to 0.02 (docs/benchmarks.md).
 
 Deleting a document's row deletes its passages and terms (``ON DELETE CASCADE``).
 """
@@ -23,11 +28,12 @@ from pgvector.psycopg import register_vector
 
 from ingest.errors import IndexIncompatibleError, IndexMissingError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: clausewise_lexemes
 META = "clausewise_meta"
 DOCUMENTS = "clausewise_documents"
 PASSAGES = "clausewise_passages"
 TERMS = "clausewise_terms"
+LEXEMES = "clausewise_lexemes"
 TEXT_SEARCH_CONFIG = "english"  # Snowball English stemming and stop words, as the embedded tokenizer
 LOCK_KEY = 0x636C6175  # the advisory lock one writer holds for a whole run ("clau")
 
@@ -77,7 +83,12 @@ def create_schema(conn: Connection, dimension: int) -> None:
 def drop_schema(conn: Connection) -> None:
     """Remove every clausewise table (a ``--rebuild``, possibly with a model of another dimension)."""
     with conn.transaction():
-        conn.execute(f"DROP TABLE IF EXISTS {TERMS}, {PASSAGES}, {DOCUMENTS}, {META}")
+        conn.execute(f"DROP TABLE IF EXISTS {LEXEMES}, {TERMS}, {PASSAGES}, {DOCUMENTS}, {META}")
+
+
+HNSW = f"{PASSAGES}_hnsw"
+# The dense index; a bulk load is faster without it and creates it after (pgvector's advice).
+HNSW_INDEX = f"CREATE INDEX IF NOT EXISTS {HNSW} ON {PASSAGES} USING hnsw (embedding vector_ip_ops)"
 
 
 def _ddl(dimension: int) -> list[str]:
@@ -118,7 +129,7 @@ def _ddl(dimension: int) -> list[str]:
                 (to_tsvector('{TEXT_SEARCH_CONFIG}', heading || E'\\n' || text)) STORED
         )""",
         f"CREATE INDEX {PASSAGES}_doc ON {PASSAGES} (doc_id, ordinal)",
-        f"CREATE INDEX {PASSAGES}_hnsw ON {PASSAGES} USING hnsw (embedding vector_ip_ops)",
+        HNSW_INDEX,
         f"CREATE INDEX {PASSAGES}_tsv ON {PASSAGES} USING gin (tsv)",
         f"""CREATE TABLE {TERMS} (
             term text NOT NULL,
@@ -127,4 +138,11 @@ def _ddl(dimension: int) -> list[str]:
             PRIMARY KEY (term, doc_id)
         )""",
         f"CREATE INDEX {TERMS}_doc ON {TERMS} (doc_id)",
+        f"""CREATE TABLE {LEXEMES} (
+            lexeme text NOT NULL,
+            doc_id text NOT NULL REFERENCES {DOCUMENTS} ON DELETE CASCADE,
+            ndoc integer NOT NULL,
+            PRIMARY KEY (lexeme, doc_id)
+        )""",
+        f"CREATE INDEX {LEXEMES}_doc ON {LEXEMES} (doc_id)",
     ]

@@ -1,7 +1,7 @@
 """Applying one ingest run's changes to a PostgreSQL index, document by document.
 
 Each new or changed document is replaced in one transaction (its old row deleted, cascading to
-its passages and terms, then the new rows inserted with ``COPY``); each removed document is
+its passages, terms and lexemes, then the new rows inserted with ``COPY``); each removed document is
 deleted in one; nothing else is touched, so unchanged documents keep their rows and passage ids.
 Last, the meta row takes the run's manifest and the next generation, which is what serving
 replicas poll. One writer at a time: the run holds a session advisory lock.
@@ -19,7 +19,16 @@ from psycopg.types.json import Jsonb
 from ingest.errors import IndexBusyError
 from ingest.store.format import Manifest
 from ingest.store.lexical import tokenize_one
-from ingest.store.postgres.schema import DOCUMENTS, LOCK_KEY, META, PASSAGES, SCHEMA_VERSION, TERMS, Connection
+from ingest.store.postgres.schema import (
+    DOCUMENTS,
+    LEXEMES,
+    LOCK_KEY,
+    META,
+    PASSAGES,
+    SCHEMA_VERSION,
+    TERMS,
+    Connection,
+)
 from ingest.types import Document, Passage
 
 PASSAGE_COLUMNS = "id, doc_id, ordinal, text, heading, char_start, char_end, page_start, page_end, section, content_hash, ocr, embedding"
@@ -101,6 +110,11 @@ def replace_document(
         with cur.copy(f"COPY {TERMS} (term, doc_id, df) FROM STDIN") as copy:
             for term, df in terms.items():
                 copy.write_row((term, document.doc_id, df))
+        cur.execute(
+            f"INSERT INTO {LEXEMES} (lexeme, doc_id, ndoc) SELECT word, %s, ndoc"
+            f" FROM ts_stat(format('SELECT tsv FROM {PASSAGES} WHERE doc_id = %%L', %s::text))",
+            (document.doc_id, document.doc_id),
+        )
 
 
 def delete_documents(conn: Connection, doc_ids: Sequence[str]) -> None:
