@@ -101,6 +101,12 @@ class PostgresIndex:
             conn = self._local.conn = connect(self.dsn)
         return conn
 
+    def close(self) -> None:
+        """Close the calling thread's connection (the others close with their threads' objects)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
     @property
     def version(self) -> str:
         return self.manifest.index_version

@@ -116,3 +116,42 @@ def test_a_new_ingest_is_picked_up_and_a_model_mismatch_refused(
     other = pg_built.settings.model_copy(update={"model": "sentence-transformers/paraphrase-MiniLM-L3-v2"})
     with pytest.raises(IndexIncompatibleError, match="built with model"):
         Engine(other, pg_built.index_dir, embedder=embedder).load()
+
+
+def test_clausewise_serve_starts_over_the_database(pg_built: BuiltIndex, tmp_path: Path) -> None:
+    """The command itself, not only the app: its start-up check reads the database, not INDEX."""
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+    from hermetic import clausewise_command, clean_env
+
+    from ingest.store.postgres.schema import connect
+    from ingest.store.postgres.state import published_version
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert pg_built.settings.postgres_dsn
+    env = clean_env(CLAUSEWISE_BACKEND="postgres", CLAUSEWISE_POSTGRES_DSN=pg_built.settings.postgres_dsn)
+    command = [*clausewise_command(), "serve", "--index", str(pg_built.index_dir), "--port", str(port)]
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline, ready = time.monotonic() + 120, None
+        while ready is None and time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert ready is not None, log.read_text()[-3000:]
+        conn = connect(pg_built.settings.postgres_dsn)
+        assert ready["index_version"] == published_version(conn)
+        conn.close()
+        answer = httpx.post(f"http://127.0.0.1:{port}/ask", json={"question": KESTRELMOOR}, timeout=60).json()
+        assert answer["passages"][0]["citation"]["source"] == CHARTER_SOURCE
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
