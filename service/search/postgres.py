@@ -168,7 +168,8 @@ class PostgresIndex:
         found = sorted((int(df), str(lexeme)) for lexeme, df in rows if df)
         if not found:
             return None
-        chosen, total = [], 0
+        chosen: list[str] = []
+        total = 0
         for df, lexeme in found:
             if chosen and total + df > budget:
                 break
