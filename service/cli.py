@@ -32,13 +32,25 @@ app.command("eval")(eval_command)
 
 
 def _check_index(index_dir: Path) -> None:
-    """Fail fast, with the fix, before any worker starts (without loading the model twice)."""
+    """Fail fast, with the fix, before any worker starts (without loading the model twice):
+    the embedded index in ``index_dir``, or the PostgreSQL one the settings name."""
     from ingest.store.reader import StoredIndex
     from service.search.engine import check_model
 
+    settings = get_settings()
+    if settings.backend == "postgres":
+        from service.search.postgres import PostgresIndex  # psycopg: only for this backend
+
+        assert settings.postgres_dsn is not None  # Settings refuses the backend without one
+        index = PostgresIndex(settings.postgres_dsn)
+        try:
+            check_model(index, settings)
+        finally:
+            index.close()
+        return
     stored = StoredIndex.open(index_dir)
     try:
-        check_model(stored, get_settings())
+        check_model(stored, settings)
     finally:
         stored.close()
 

@@ -26,3 +26,12 @@ def embedder() -> Embedder:
     model = Embedder()
     model.warm_up()
     return model
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL with pgvector (pgserver) for the session; the DSN of its ``postgres``
+    database. Tests make their own database with :func:`postgres_server.fresh_database`."""
+    from postgres_server import start
+
+    yield from start(tmp_path_factory.mktemp("postgres") / "data")

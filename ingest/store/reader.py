@@ -219,7 +219,7 @@ class StoredIndex:
             return None
         keep_docs = np.ones(len(self.doc_ids), dtype=bool)
         if source is not None:
-            keep_docs &= np.array([_source_matches(self.documents[d].source, source) for d in self.doc_ids], dtype=bool)
+            keep_docs &= np.array([source_matches(self.documents[d].source, source) for d in self.doc_ids], dtype=bool)
         if doc_ids is not None:
             wanted = set(doc_ids)
             keep_docs &= np.array([d in wanted for d in self.doc_ids], dtype=bool)
@@ -242,7 +242,7 @@ def _unreadable(index_dir: Path, exc: Exception) -> IndexIncompatibleError:
     )
 
 
-def _source_matches(source: str, pattern: str) -> bool:
+def source_matches(source: str, pattern: str) -> bool:
     """The ``source`` filter: an exact relative path, or a glob whose ``*`` stays inside one
     folder level (``treaties/*.pdf`` does not reach ``treaties/old/x.pdf``). A pattern without
     a ``/`` matches the file name at any depth, as in .gitignore, so ``x.pdf`` and ``*.pdf``

@@ -28,11 +28,13 @@ async def live_rebuilds(app: FastAPI) -> AsyncIterator[None]:
     engine: Engine = app.state.engine
     corpus = Path(settings.corpus_dir).resolve()
     app.state.corpus_dir = corpus
-    jobs = Supervisor(settings, engine, corpus, Path(engine.index_dir).resolve())
-    await asyncio.to_thread(clean_staging, corpus)
-    await asyncio.to_thread(jobs.recover)
-    app.state.jobs = jobs
-    jobs.start()
+    jobs = None
+    if settings.backend == "embedded":  # PostgreSQL is written by `clausewise ingest`, not by jobs
+        jobs = Supervisor(settings, engine, corpus, Path(engine.index_dir).resolve())
+        await asyncio.to_thread(clean_staging, corpus)
+        await asyncio.to_thread(jobs.recover)
+        app.state.jobs = jobs
+        jobs.start()
     interval = settings.reload_interval_s
     watcher = asyncio.create_task(watch_index(engine, interval)) if interval > 0 else None
     try:
@@ -42,4 +44,5 @@ async def live_rebuilds(app: FastAPI) -> AsyncIterator[None]:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await asyncio.to_thread(jobs.shutdown)
+        if jobs is not None:
+            await asyncio.to_thread(jobs.shutdown)

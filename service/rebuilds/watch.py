@@ -1,13 +1,13 @@
 """The watch on the index: switch to a build published by anyone (a job, `clausewise ingest` in
-another shell, another worker process, a sync from object storage), every
-``CLAUSEWISE_RELOAD_INTERVAL_S`` seconds."""
+another shell, another worker process, a sync from object storage, another machine writing the
+PostgreSQL backend), every ``CLAUSEWISE_RELOAD_INTERVAL_S`` seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from pathlib import Path
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,17 +22,18 @@ RETRY_BROKEN_S = 30.0
 
 
 async def watch_index(engine: Engine, interval: float, retry_broken: float = RETRY_BROKEN_S) -> None:
-    """Poll where the index's ``current`` link points; reload when it moved. The loaded build
-    keeps serving whenever the published one cannot be loaded."""
-    broken: Path | None = None
+    """Poll what is published (where the index's ``current`` link points, or the PostgreSQL
+    index's version); reload when it moved. The loaded build keeps serving whenever the
+    published one cannot be loaded."""
+    broken: Hashable | None = None
     broken_at = 0.0
     while True:
         await asyncio.sleep(interval)
-        folder = engine.published_folder()
-        if folder is None or engine.is_current():
+        published = await asyncio.to_thread(engine.published)  # with PostgreSQL, a query
+        if published is None or engine.snapshot_published() == published:
             continue
         retry_after = max(retry_broken, 10 * interval)
-        if folder == broken and time.monotonic() - broken_at < retry_after:
+        if published == broken and time.monotonic() - broken_at < retry_after:
             continue
         try:
             snapshot, switched = await asyncio.to_thread(engine.reload)
@@ -40,11 +41,11 @@ async def watch_index(engine: Engine, interval: float, retry_broken: float = RET
                 log.info("switched to index %s", snapshot.version)
             broken = None
         except Exception as exc:  # noqa: BLE001 — keep serving the loaded build
-            if folder != broken:
+            if published != broken:
                 log.warning(
                     "cannot load the published index %s, still serving the previous one (trying again every %.0f s): %s",
-                    folder,
+                    published,
                     retry_after,
                     exc,
                 )
-            broken, broken_at = folder, time.monotonic()
+            broken, broken_at = published, time.monotonic()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import faiss
 from threadpoolctl import threadpool_limits
@@ -24,7 +25,8 @@ from ingest.embedding.provision import ensure_encoder
 from ingest.errors import IndexIncompatibleError, NotReady
 from ingest.settings import Settings
 from ingest.store.format import CURRENT
-from ingest.store.reader import StoredIndex, current_build
+from ingest.store.reader import StoredIndex
+from service.search.backend import SearchIndex, SearchRetriever
 from service.search.retriever import QueryEncoder, Retriever
 
 log = logging.getLogger(__name__)
@@ -40,17 +42,21 @@ class ModelEncoder(QueryEncoder, Protocol):
 @dataclass(frozen=True)
 class Snapshot:
     """One published index and the retriever over it. A request takes one snapshot and uses
-    only it, so a request is answered wholly by the old index or wholly by the new one."""
+    only it, so a request is answered wholly by the old index or wholly by the new one (with
+    the PostgreSQL backend, an ingest running meanwhile replaces documents one by one: a request
+    sees each document whole, old or new). ``published``: what :meth:`Engine.published` said
+    when it was opened (the generation folder, or the PostgreSQL index's version)."""
 
-    index: StoredIndex
-    retriever: Retriever
+    index: SearchIndex
+    retriever: SearchRetriever
+    published: Hashable
 
     @property
     def version(self) -> str:
         return self.index.version
 
 
-def check_model(index: StoredIndex, settings: Settings) -> None:
+def check_model(index: SearchIndex, settings: Settings) -> None:
     """Queries must be embedded by the model that built the index."""
     wanted = settings.model
     recorded = index.manifest.model.name
@@ -71,6 +77,7 @@ class Engine:
         self._snapshot: Snapshot | None = None
         self._embedders: dict[str, ModelEncoder] = {embedder.name: embedder} if embedder else {}
         self._lock = threading.Lock()
+        self._poll: Any = None  # the PostgreSQL backend's connection polling the published version
 
     @property
     def ready(self) -> bool:
@@ -112,41 +119,78 @@ class Engine:
         return Embedder(model, settings.embed_batch_size, bf16=False)
 
     def load(self) -> Snapshot:
-        """Open the current build (if it differs from the one loaded) and switch to it."""
+        """Open the published index (if it differs from the one loaded) and switch to it."""
         with self._lock:
             current = self._snapshot
-            if current is not None and current.index.folder == current_build(self.index_dir):
+            if current is not None and current.published == self.published():
                 return current  # nothing new published: no need to open anything
-            index = StoredIndex.open(self.index_dir)
-            try:
-                check_model(index, self.settings)
-                faiss.omp_set_num_threads(self.settings.query_threads)  # no second pool beside onnxruntime's
-                # Nor numpy's OpenBLAS pool: it sized itself to the cores when numpy was imported
-                # (before `serve` could set a thread count), and its two threads spinning over a
-                # 1,700-row product took 10 ms on a busy machine against 0.3 ms on one thread.
-                threadpool_limits(self.settings.query_threads, user_api="blas")
-                retriever = Retriever(index, self._embedder(index.manifest.model.name), self.settings)
-                retriever.warm_up()
-            except BaseException:
-                index.close()
-                raise
-            self._snapshot = Snapshot(index, retriever)
+            # numpy's OpenBLAS pool sized itself to the cores when numpy was imported (before
+            # `serve` could set a thread count): its two threads spinning over a 1,700-row
+            # product took 10 ms on a busy machine against 0.3 ms on one thread.
+            threadpool_limits(self.settings.query_threads, user_api="blas")
+            self._snapshot = self._open_postgres() if self.settings.backend == "postgres" else self._open_embedded()
             return self._snapshot
+
+    def _open_embedded(self) -> Snapshot:
+        index = StoredIndex.open(self.index_dir)
+        try:
+            check_model(index, self.settings)
+            faiss.omp_set_num_threads(self.settings.query_threads)  # no second pool beside onnxruntime's
+            retriever = Retriever(index, self._embedder(index.manifest.model.name), self.settings)
+            retriever.warm_up()
+        except BaseException:
+            index.close()
+            raise
+        return Snapshot(index, retriever, index.folder)
+
+    def _open_postgres(self) -> Snapshot:
+        from service.search.postgres import PostgresIndex, PostgresRetriever  # psycopg: only for this backend
+
+        assert self.settings.postgres_dsn is not None  # Settings refuses the backend without one
+        index = PostgresIndex(self.settings.postgres_dsn)
+        check_model(index, self.settings)
+        retriever = PostgresRetriever(index, self._embedder(index.manifest.model.name), self.settings)
+        retriever.warm_up()
+        return Snapshot(index, retriever, index.version)
 
     # Live rebuilds: cheap change detection and an explicit reload.
 
-    def published_folder(self) -> Path | None:
-        """The build the index's ``current`` link points at now, without opening anything
-        (``None`` when there is no published build)."""
+    def published(self) -> Hashable | None:
+        """What is published now, without opening it: the generation folder the index's
+        ``current`` link points at, or the PostgreSQL index's version (``None``: nothing
+        published, or the database cannot be reached)."""
+        if self.settings.backend == "postgres":
+            return self._published_version()
         try:
             return (self.index_dir / CURRENT).resolve(strict=True)
         except OSError:
             return None
 
-    def is_current(self) -> bool:
-        """Whether the loaded snapshot is the published build."""
+    def _published_version(self) -> str | None:
+        from ingest.store.postgres.schema import connect
+        from ingest.store.postgres.state import published_version
+
+        assert self.settings.postgres_dsn is not None
+        try:
+            if self._poll is None or self._poll.closed:
+                self._poll = connect(self.settings.postgres_dsn)
+            return published_version(self._poll)
+        except Exception as exc:  # noqa: BLE001 — a database that cannot be reached is "nothing new"
+            log.warning("cannot read the published version from PostgreSQL: %s", exc)
+            if self._poll is not None:
+                self._poll.close()
+            self._poll = None
+            return None
+
+    def snapshot_published(self) -> Hashable | None:
+        """What the loaded snapshot was opened from (``None`` before the first load)."""
         snapshot = self._snapshot
-        return snapshot is not None and snapshot.index.folder == self.published_folder()
+        return None if snapshot is None else snapshot.published
+
+    def is_current(self) -> bool:
+        """Whether the loaded snapshot is the published index."""
+        snapshot = self._snapshot
+        return snapshot is not None and snapshot.published == self.published()
 
     def reload(self) -> tuple[Snapshot, bool]:
         """Switch to the published build if it is not the loaded one: ``(snapshot, switched)``.

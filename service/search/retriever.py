@@ -17,6 +17,7 @@ from ingest.store.dense import top_n
 from ingest.store.lexical import tokenize_one
 from ingest.store.reader import StoredIndex
 from service.search.confidence import NEAR_PASSAGES, Confidence, DocumentCentroids, assess
+from service.search.dedupe import drop_overlaps
 from service.search.fusion import fuse, lexical_bound
 from service.search.highlight import Highlighter
 from service.search.query import Filters, Mode, Query
@@ -154,31 +155,15 @@ class Retriever:
     def _dedupe(self, ranked: list[tuple[int, float]], top_k: int) -> list[tuple[int, float]]:
         """Drop passages overlapping a better one of the same document by more than half,
         and exact repeats of a better passage's text."""
-        kept: list[tuple[int, float]] = []
-        seen_hashes: set[str] = set()
-        spans = self.index.passage_span
-        docs = self.index.passage_doc
-        for row, score in ranked:
-            text_hash = self.index.passage_hash[row]
-            if text_hash in seen_hashes:
-                continue
-            a, b = spans[row]
-            duplicate = False
-            for other, _ in kept:
-                if docs[other] != docs[row]:
-                    continue
-                c, d = spans[other]
-                overlap = min(b, d) - max(a, c)
-                if overlap > 0.5 * min(b - a, d - c):
-                    duplicate = True
-                    break
-            if duplicate:
-                continue
-            kept.append((row, score))
-            seen_hashes.add(text_hash)
-            if len(kept) == top_k:
-                break
-        return kept
+        index = self.index
+        spans, docs, hashes = index.passage_span, index.passage_doc, index.passage_hash
+        return drop_overlaps(
+            ranked,
+            top_k,
+            lambda row: int(docs[row]),
+            lambda row: (int(spans[row][0]), int(spans[row][1])),
+            lambda row: bytes(hashes[row]),
+        )
 
     def search(self, query: Query) -> list[Hit]:
         """The hits for a validated :class:`~service.search.query.Query`: what every surface calls."""

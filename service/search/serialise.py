@@ -11,8 +11,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from ingest.errors import NotFound
-from ingest.store.reader import StoredIndex
 from ingest.types import Document, Passage
+from service.search.backend import SearchIndex
 from service.search.types import Citation, Hit
 
 
@@ -65,7 +65,7 @@ def passage_context(passage: Passage, document: Document) -> PassageContext:
     return PassageContext(id=passage.id, text=passage.text, citation=Citation.of(passage, document))
 
 
-def passage_detail(index: StoredIndex, passage_id: str, context: int, hint: str = "") -> PassageDetail:
+def passage_detail(index: SearchIndex, passage_id: str, context: int, hint: str = "") -> PassageDetail:
     """The passage ``passage_id`` with up to ``context`` neighbours on each side, or
     :class:`~ingest.errors.NotFound` (its message ends with ``hint``, e.g. where ids come from)."""
     found = index.with_neighbours(passage_id, context)

@@ -26,9 +26,9 @@ from ingest.errors import Conflict, LoadError, NotFound
 from ingest.loaders import load
 from ingest.loaders.ocr import OcrOptions, render, text_layer, unavailable
 from ingest.loaders.pdf import looks_garbled
-from ingest.store.reader import StoredIndex
 from ingest.structure import build
 from ingest.types import Document
+from service.search.backend import SearchIndex
 
 VIEW_DPI = 130  # the page image of the view: sharp on a laptop screen, ~300 KB an A4 page
 MIN_RUN = 3  # words in a row that must match before a stretch of the page counts as the passage
@@ -56,7 +56,7 @@ def _hash_of(path: str, size: int, mtime_ns: int) -> str:
     return file_hash(Path(path))
 
 
-def locate(index: StoredIndex, document: Document) -> Path:
+def locate(index: SearchIndex, document: Document) -> Path:
     """The original file of ``document``, as indexed: :class:`NotFound` when it is gone,
     :class:`Conflict` when it changed since (the index must catch up first)."""
     for root in (Path(r) for r in index.manifest.roots):

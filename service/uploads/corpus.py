@@ -11,10 +11,10 @@ from ingest.store.writer import fsync_dir
 from service.uploads.names import target_path
 
 if TYPE_CHECKING:
-    from ingest.store.reader import StoredIndex
+    from service.search.backend import SearchIndex
 
 
-def check_built_from(index: StoredIndex, corpus: Path) -> None:
+def check_built_from(index: SearchIndex, corpus: Path) -> None:
     """An incremental rebuild from the corpus folder drops every indexed document that is not
     in it: refuse (409) when the served index was built from somewhere else."""
     roots = [str(Path(r)) for r in index.manifest.roots]
@@ -39,7 +39,7 @@ def find_unindexed(corpus: Path, doc_id: str, indexed: dict[str, str]) -> str | 
     return next((source for source, id_ in ids.items() if id_ == doc_id and source not in indexed), None)
 
 
-def source_to_withdraw(index: StoredIndex, corpus: Path, doc_id: str) -> str:
+def source_to_withdraw(index: SearchIndex, corpus: Path, doc_id: str) -> str:
     """The corpus file of ``doc_id``: an indexed document (not the last one: an index is never
     empty, 409), or a file that failed to load (404 when there is neither)."""
     document = index.documents.get(doc_id)
@@ -56,7 +56,7 @@ def source_to_withdraw(index: StoredIndex, corpus: Path, doc_id: str) -> str:
     return source
 
 
-def withdraw(index: StoredIndex, corpus: Path, doc_id: str) -> tuple[str, bool]:
+def withdraw(index: SearchIndex, corpus: Path, doc_id: str) -> tuple[str, bool]:
     """Remove the file of ``doc_id`` from the corpus folder: ``(source, removed)`` (``removed``
     is false when it was already gone). Blocking: call it in a thread."""
     source = source_to_withdraw(index, corpus, doc_id)

@@ -59,6 +59,12 @@ class ReloadOut(BaseModel):
 
 
 def get_jobs(request: Request) -> Supervisor:
+    if request.app.state.settings.backend == "postgres":
+        raise Conflict(
+            "uploads and rebuild jobs write the embedded index; with CLAUSEWISE_BACKEND=postgres run "
+            "`clausewise ingest PATH` (on any machine): every replica switches to the new version within "
+            "CLAUSEWISE_RELOAD_INTERVAL_S"
+        )
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is None:
         raise NotReady("the job manager is not running (the app's lifespan has not started)")

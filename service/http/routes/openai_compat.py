@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
@@ -292,7 +293,7 @@ async def chat_completions(request: Request, snapshot: SnapshotDep) -> Response:
 
 
 def _model(name: str, snapshot: Snapshot) -> dict:
-    created = int(snapshot.index.folder.stat().st_mtime)
+    created = int(datetime.fromisoformat(snapshot.index.manifest.created_at).timestamp())
     return {
         "id": name,
         "object": "model",

@@ -24,12 +24,12 @@ from fastapi.responses import FileResponse, HTMLResponse
 from ingest.errors import NotFound
 from ingest.loaders import HTML_SUFFIXES, MARKDOWN_SUFFIXES
 from ingest.loaders.ocr import OcrOptions
-from ingest.store.reader import StoredIndex
 from ingest.types import Document, Passage
 from service.http.auth import ReadKey
 from service.http.deps import SnapshotDep
 from service.http.schemas import error_responses
 from service.search import sources
+from service.search.backend import SearchIndex
 from service.search.serialise import pages_label
 from service.search.types import Citation
 
@@ -47,7 +47,7 @@ VIEW_HEADERS = {
 NOT_FOUND = error_responses(401, 403, 404, 409, 503)
 
 
-def _document(index: StoredIndex, doc_id: str) -> Document:
+def _document(index: SearchIndex, doc_id: str) -> Document:
     document = index.documents.get(doc_id)
     if document is None:
         raise NotFound(f"no document with id {doc_id!r}; GET /documents lists them")
