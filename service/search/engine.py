@@ -9,6 +9,7 @@ and the reason is logged (a WARNING when it was not asked for).
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Hashable
@@ -128,7 +129,13 @@ class Engine:
             # `serve` could set a thread count): its two threads spinning over a 1,700-row
             # product took 10 ms on a busy machine against 0.3 ms on one thread.
             threadpool_limits(self.settings.query_threads, user_api="blas")
+            gc.unfreeze()  # the snapshot being replaced becomes collectable again
             self._snapshot = self._open_postgres() if self.settings.backend == "postgres" else self._open_embedded()
+            # What a loaded index holds lives until the next switch: kept out of the collector,
+            # a full collection costs ~0 ms instead of ~70 ms at a million passages (194,000
+            # objects), which surfaced as the p99 of every mode.
+            gc.collect()
+            gc.freeze()
             return self._snapshot
 
     def _open_embedded(self) -> Snapshot:

@@ -7,12 +7,13 @@ import functools
 import re
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 
-from ingest.settings import Settings
+from ingest.settings import Settings, usable_cores
 from ingest.store.dense import top_n
 from ingest.store.lexical import tokenize_one
 from ingest.store.reader import StoredIndex
@@ -29,6 +30,13 @@ _ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\
 _SECTION_ARTICLE = re.compile(r"(?:^|> )Article (\S+?)(?: —|$| >)")
 ARTICLE_DOC_DEPTH = 20  # candidates of each kind whose documents an article reference may lift
 RECENT = 32  # filter masks and dense results a retriever remembers (a request's steps share them)
+
+
+@functools.cache
+def _beside() -> ThreadPoolExecutor:
+    """Where a hybrid question's BM25 runs while its own thread embeds it and searches FAISS
+    (onnxruntime and FAISS release the GIL): one process-wide pool, idle threads asleep."""
+    return ThreadPoolExecutor(max_workers=2 * usable_cores(), thread_name_prefix="clausewise-bm25")
 
 
 class QueryEncoder(Protocol):
@@ -137,8 +145,11 @@ class Retriever:
         # A fixed depth, not one that grows with top_k: the min-max normalisation is over
         # these candidates, so the order of the first ten must not depend on how many are asked.
         depth = self.settings.candidates
+        # BM25 needs no embedding: at a million passages it costs as much as the embedding and
+        # the FAISS search together, so the two halves run side by side.
+        lexical = _beside().submit(self.lexical, question, mask, depth)
         dense_rows, dense_scores = self.dense(question, mask, depth)
-        lexical_rows, lexical_scores = self.lexical(question, mask, depth)
+        lexical_rows, lexical_scores = lexical.result()
         bound = None
         if self.settings.fusion_lexical == "bound":
             tokens = tokenize_one(question)
