@@ -9,13 +9,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ingest.settings import Settings, get_settings
 from service.http import docs, errors
-from service.http import mcp as mcp_server
 from service.http.hosts import HostCheckMiddleware
 from service.http.lifespan import live_rebuilds
 from service.http.limits import BodyLimitMiddleware, QuestionLimitMiddleware, QuestionSlots
 from service.http.metrics import Metrics, MetricsMiddleware
 from service.http.nesting import JsonDepthMiddleware
-from service.http.routes import admin, ask, documents, health, openai_compat, page, sources
+from service.http.routes import admin, ask, documents, health, mcp, openai_compat, page, sources
 from service.search.engine import Engine
 
 
@@ -28,7 +27,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if not engine.ready:
             engine.load()  # model and index load once, before the first request is accepted
         async with live_rebuilds(app):  # rebuild jobs and the watch on the index
-            async with mcp_server.running(app):  # the MCP session manager behind /mcp
+            async with mcp.running(app):  # the MCP session manager behind /mcp, started beside
                 yield
 
     app = FastAPI(
@@ -58,7 +57,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(HostCheckMiddleware, served=settings.served_hosts)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)  # every error a JSON body: OpenAI's shape under /v1/, the app's own elsewhere
-    for module in (ask, documents, sources, health, admin, openai_compat, mcp_server, page):
+    for module in (ask, documents, sources, health, admin, openai_compat, mcp, page):
         app.include_router(module.router)
     docs.install(app, settings)  # /openapi.json as the contract, /docs and /redoc offline
     return app

@@ -3,32 +3,28 @@
 Two transports, one set of tools:
 
 * stdio, for desktop assistants: ``clausewise mcp --index DIR`` (:func:`run_stdio`);
-* streamable HTTP at ``/mcp`` on the running service (:data:`router` and :func:`running`,
-  wired into the app's lifespan). It is stateless with JSON responses, so it works behind
-  several uvicorn workers, and it honours the service's read-key setting.
+* streamable HTTP at ``/mcp`` on the running service (:mod:`service.http.routes.mcp`, which
+  imports this module only once the service is ready: the MCP SDK takes over a second to
+  import). It is stateless with JSON responses, so it works behind several uvicorn workers,
+  and it honours the service's read-key setting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
-from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
 
-from ingest.errors import ClausewiseError, NotReady
+from ingest.errors import ClausewiseError
 from ingest.settings import get_settings
-from service.http.auth import require_read_key
-from service.http.hosts import is_served
 from service.http.schemas import AskFilters
 from service.search import answer as chat
 from service.search.engine import Engine, Snapshot
@@ -203,36 +199,7 @@ def build_server(get_snapshot: Callable[[], Snapshot]) -> MCPServer:
     return server
 
 
-# -- streamable HTTP at /mcp on the service ------------------------------------------------
-class _Endpoint:
-    """ASGI endpoint for ``/mcp``: the service's read-key check, an Origin check, then the
-    session manager started by :func:`running`."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        app = request.app
-        manager = getattr(app.state, "mcp_session_manager", None)
-        if manager is None:
-            raise NotReady("the MCP endpoint is not running yet")
-        # Refusals are raised before any response starts: the app's handler renders them.
-        require_read_key(request, request.headers.get("authorization"))
-        settings = app.state.settings
-        _check_origin(request, settings.cors_origins, settings.served_hosts)
-        await manager.handle_request(scope, receive, send)
-
-
-def _check_origin(request: Request, allowed: list[str], served: list[str]) -> None:
-    """Browsers may call /mcp from a page on a host name the service is served as (the Host
-    check has refused the others) or from CLAUSEWISE_CORS_ORIGINS; an error body in the app's
-    shape, where the SDK's own check (below) answers in plain text."""
-    origin = request.headers.get("origin")
-    if not origin or origin in allowed or "*" in allowed:
-        return
-    if is_served(origin.split("://", 1)[-1], served):
-        return
-    raise HTTPException(403, f"origin {origin!r} may not call /mcp; add it to CLAUSEWISE_CORS_ORIGINS")
-
-
+# -- the SDK's own checks for streamable HTTP (see service.http.routes.mcp) -------------------
 def transport_security(served: list[str], cors_origins: list[str]) -> TransportSecuritySettings:
     """The SDK's DNS-rebinding protection over the same host names as the app's Host check: its
     patterns name a host with any port (``localhost:*``) and its origins over http and https."""
@@ -244,29 +211,6 @@ def transport_security(served: list[str], cors_origins: list[str]) -> TransportS
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=[*origins, *cors_origins]
     )
-
-
-router = APIRouter()
-router.add_route("/mcp", _Endpoint(), include_in_schema=False)  # type: ignore[arg-type]  # an ASGI app is a valid Starlette endpoint
-
-
-@contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[None]:
-    """Run the MCP session manager for ``app``'s lifetime (a new one per lifespan)."""
-    server = build_server(lambda: app.state.engine.snapshot)
-    settings = app.state.settings
-    server.streamable_http_app(
-        stateless_http=True,
-        json_response=True,
-        transport_security=transport_security(settings.served_hosts, settings.cors_origins),
-    )
-    manager = server.session_manager
-    async with manager.run():
-        app.state.mcp_session_manager = manager
-        try:
-            yield
-        finally:
-            app.state.mcp_session_manager = None
 
 
 # -- stdio ----------------------------------------------------------------------------------

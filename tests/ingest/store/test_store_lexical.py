@@ -9,8 +9,10 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+from bm25s.stopwords import STOPWORDS_EN
 
-from ingest.store.lexical import LexicalIndex, Postings, tokenize
+from ingest.store import lexical
+from ingest.store.lexical import LexicalIndex, Postings, tokenize, tokenize_one
 
 TEXTS = [
     "Every refugee has duties to the country in which he finds himself.",
@@ -35,6 +37,14 @@ def test_scores_are_bm25s_lucene_scores() -> None:
         ids = reference.get_tokens_ids(tokenize([question])[0])
         expected = reference.get_scores_from_ids(ids) if ids else np.zeros(len(TEXTS))
         np.testing.assert_allclose(index.scores(question), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_stop_words_are_bm25s_english_ones() -> None:
+    """The stop list is written out (serving must not import bm25s, which imports scipy); it
+    must stay bm25s's, or "the" and "of" would start scoring."""
+    assert frozenset(STOPWORDS_EN) == lexical._STOPWORDS
+    assert tokenize_one(" ".join(STOPWORDS_EN)) == []
+    assert tokenize_one("refugee status of persons") == ["refuge", "status", "person"]
 
 
 def _split(texts: list[str], cuts: list[int]) -> list[tuple[Postings, list[str]]]:
