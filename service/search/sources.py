@@ -25,7 +25,6 @@ from ingest.changes import file_hash
 from ingest.errors import Conflict, LoadError, NotFound
 from ingest.loaders import load
 from ingest.loaders.ocr import OcrOptions, render, text_layer, unavailable
-from ingest.loaders.pdf import looks_garbled
 from ingest.structure import build
 from ingest.types import Document
 from service.search.backend import SearchIndex
@@ -193,6 +192,8 @@ def _lines(boxes: list[Box]) -> list[Box]:
 def pdf_pages(path: Path, first: int, last: int, passage_text: str, options: OcrOptions) -> list[PageView]:
     """Pages ``first``–``last`` with the passage's boxes on each (none where it cannot be found,
     or where the page needs OCR and Tesseract is unavailable)."""
+    from ingest.loaders.pdf import looks_garbled  # pypdf: 0.3 s of the service's start, used only here
+
     views = []
     with _PDFIUM:
         pdf = pdfium.PdfDocument(path)
