@@ -134,7 +134,7 @@ GUIDE_SOURCE = "sub/shelter-guide.md"
 GUIDE_TITLE = "Field Guide to Shelter Standards"
 WATER_SENTENCE = "Each settlement must provide at least fifteen litres of safe water per person per day."
 # A section long enough to be cut into several overlapping passages (160-token passages with
-# 24 tokens of whole-sentence overlap); the last one is short, so it overlaps its
+# 48 tokens of whole-sentence overlap); the last one is short, so it overlaps its
 # predecessor by more than half: a near-duplicate that hybrid ranking must drop.
 SANITATION_SENTENCES = [
     "Latrines must stand at least thirty metres away from every well, spring and borehole in the camp.",
