@@ -31,7 +31,10 @@ system-deps:
 index: install system-deps
 	$(BIN)/clausewise ingest $(CORPUS) --index $(INDEX)
 
+# Byte-compile the project first: an editable install leaves that to the first import, which
+# cannot cache it where PYTHONDONTWRITEBYTECODE is set (then every start compiles: ~0.3 s).
 run: index
+	$(BIN)/python -m compileall -q service ingest evaluation
 	$(BIN)/clausewise serve --index $(INDEX) --corpus $(CORPUS) --host $(HOST) --port $(PORT)
 
 test: install system-deps

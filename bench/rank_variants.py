@@ -53,6 +53,9 @@ class Case:
     bound: float
     boosted: set[int]
     group: str  # the gold document, for cross-validation
+    query: np.ndarray  # the question's vector
+    vectors: np.ndarray  # the candidates' vectors, rows parallel to ``rows``
+    feedback: dict[str, tuple[np.ndarray, np.ndarray]]  # expanded lexical results, by variant name
 
 
 def load_retriever(index: Path) -> Retriever:
@@ -137,8 +140,63 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
         passages = index.passages(rows.tolist())
         sources = [index.documents[p.doc_id].source for p in passages]
         hits = np.array([is_hit(q, s, p.text) for s, p in zip(sources, passages)])
-        out.append(Case(q, rows, feats, hits, dense, lexical, bound, boosted, q.doc or ""))
+        case = Case(
+            q, rows, feats, hits, dense, lexical, bound, boosted, q.doc or "", vector, index.vectors_of(rows), {}
+        )
+        for terms in PRF_TERMS:  # re-ask BM25 with words of the first passages
+            expansion = feedback_words(retriever, case, terms)
+            case.feedback[f"terms{terms}"] = retriever.lexical(f"{q.question} {expansion}", mask, depth)
+        out.append(case)
     return out
+
+
+# Pseudo-relevance feedback: the first PRF_DOCS passages of the baseline ranking are taken as
+# relevant; dense feedback moves the question's vector towards theirs (Rocchio), lexical
+# feedback adds the words that weigh most in them (term frequency × idf, RM3-like).
+PRF_DOCS = 3
+PRF_TERMS = (5, 10)
+
+
+def first_rows(case: Case, k: int = PRF_DOCS) -> list[int]:
+    baseline = with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
+    return [r for r, _ in sorted(baseline.items(), key=lambda item: -item[1])[:k]]
+
+
+def feedback_words(retriever: Retriever, case: Case, n: int) -> str:
+    """The ``n`` words that weigh most in the first passages, as words (BM25 stems them again)."""
+    index = retriever.index
+    asked = set(tokenize_one(case.question.question))
+    weight: dict[str, float] = {}
+    word_of: dict[str, str] = {}
+    for passage in index.passages(first_rows(case)):
+        for word in re.findall(r"(?u)\b\w+\b", passage.text.lower()):
+            stems = tokenize_one(word)
+            if word.isdigit() or not stems or stems[0] in asked:
+                continue
+            word_of.setdefault(stems[0], word)
+            weight[stems[0]] = weight.get(stems[0], 0.0) + 1.0
+    idf = index.lexical.idf(list(weight))
+    best = sorted(weight, key=lambda stem: -weight[stem] * idf.get(stem, 0.0))[:n]
+    return " ".join(word_of[stem] for stem in best)
+
+
+def prf_dense(beta: float) -> Callable[[Case], dict[int, float]]:
+    def score(case: Case) -> dict[int, float]:
+        position = {r: i for i, r in enumerate(case.rows.tolist())}
+        centroid = case.vectors[[position[r] for r in first_rows(case)]].mean(axis=0)
+        moved = case.query + beta * centroid
+        scores = case.vectors @ (moved / np.linalg.norm(moved))
+        order = np.argsort(-scores)[: len(case.dense[0])]
+        return with_boost(case, fuse((case.rows[order], scores[order]), case.lexical, 0.5), 0.2)
+
+    return score
+
+
+def prf_lexical(terms: int) -> Callable[[Case], dict[int, float]]:
+    def score(case: Case) -> dict[int, float]:
+        return with_boost(case, fuse(case.dense, case.feedback[f"terms{terms}"], 0.5), 0.2)
+
+    return score
 
 
 def outcome(retriever: Retriever, case: Case, scores: dict[int, float]) -> Outcome:
@@ -200,6 +258,10 @@ VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
     "+ best sentence 0.2": blend("sentence", 0.2),
     "+ best sentence 0.4": blend("sentence", 0.4),
     "+ best sentence 0.8": blend("sentence", 0.8),
+    "PRF dense (Rocchio, 3 passages, beta 0.3)": prf_dense(0.3),
+    "PRF dense (Rocchio, 3 passages, beta 0.6)": prf_dense(0.6),
+    "PRF lexical (+5 words of 3 passages)": prf_lexical(5),
+    "PRF lexical (+10 words of 3 passages)": prf_lexical(10),
 }
 
 
