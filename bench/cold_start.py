@@ -17,49 +17,14 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-from common import ROOT, free_port, md_table, stop_group
+from common import ROOT, md_table, serving
 
 
 def launch(tree: Path, index: Path) -> float:
-    port = free_port()
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--index",
-            str(index),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        cwd=tree,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server of {tree} exited with {proc.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-        raise TimeoutError(f"the server of {tree} did not become ready")
-    finally:
-        stop_group(proc)
+    with serving(index, checkout=tree) as served:
+        return served.ready_s
 
 
 def heaviest_imports(tree: Path, n: int = 8) -> list[list]:

@@ -109,14 +109,22 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 30) -> None:
 
 @contextlib.contextmanager
 def serving(
-    index: Path, workers: int = 1, extra_env: dict | None = None, args: list[str] | None = None
+    index: Path,
+    workers: int = 1,
+    extra_env: dict | None = None,
+    args: list[str] | None = None,
+    checkout: Path | None = None,
 ) -> Iterator[Served]:
-    """A `clausewise serve` on a free loopback port, stopped on exit."""
+    """A `clausewise serve` on a free loopback port, stopped on exit; with ``checkout``, that
+    checkout's code run by this venv (``PYTHONPATH`` takes precedence over the editable install)."""
     port = free_port()
     started = time.perf_counter()
+    command = [sys.executable, "-m", "service.cli"] if checkout else [CLAUSEWISE]
+    if checkout:
+        extra_env = {**(extra_env or {}), "PYTHONPATH": str(checkout)}
     proc = subprocess.Popen(
         [
-            CLAUSEWISE,
+            *command,
             "serve",
             "--index",
             str(index),
@@ -131,6 +139,7 @@ def serving(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, **(extra_env or {})},
+        cwd=checkout,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
