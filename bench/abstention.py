@@ -72,12 +72,13 @@ def everything(_: Retriever, q: Question) -> None:
 
 
 def corpus(name: str):
-    """The documents of one shared corpus inside a mixed index (by file name: the index
-    names them relative to the folder each came from)."""
-    names = {p.name for p in (SHARED / "corpus" / name).iterdir()}
+    """The documents of one shared corpus inside a mixed index built from ``shared/corpus``,
+    whose sources start with the corpus's folder (``treaties/…``). Not by bare file name: both
+    corpora have a ``SOURCES.md``, and the treaties' one, a list of treaty titles, would count
+    as a document of the policies."""
 
     def scope(retriever: Retriever, _: Question) -> Filters:
-        ids = [d.doc_id for d in retriever.index.documents.values() if Path(d.source).name in names]
+        ids = [d.doc_id for d in retriever.index.documents.values() if Path(d.source).parts[0] == name]
         return Filters(doc_id=ids)
 
     return scope
