@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ingest.settings import Settings
 from service.http import errors
 from service.http.body import buffered_or_refused
+from service.http.routes.mcp import wait_started
 
 UPLOAD_PATH = "/documents"
 QUESTION_PATHS = frozenset({"/ask", "/v1/chat/completions", "/mcp"})
@@ -101,6 +102,8 @@ class QuestionLimitMiddleware:
         if path == MCP_PATH and not _calls_tool(body):
             await self.app(scope, replay, send)  # initialize, tools/list, ...: cheap, never refused
             return
+        if path == MCP_PATH:  # a tool call waits for the MCP SDK to start without holding a slot
+            await wait_started(scope["app"])
         if not self.slots.try_acquire():
             busy = HTTPException(
                 429,

@@ -21,6 +21,7 @@ from service_support import BuiltIndex, engine_for
 from ingest.embedder import Embedder
 from service.http.app import create_app
 from service.http.limits import uvicorn_limits
+from service.http.routes.mcp import wait_started
 
 LOCAL = "http://localhost"  # a TestClient's requests name a loopback host, as a local client's do
 QUIET = {"reload_interval_s": 0, "rebuild_prewarm": False}
@@ -37,6 +38,15 @@ def app_over(built: BuiltIndex, embedder: Embedder, **settings) -> FastAPI:
 def client_over(built: BuiltIndex, embedder: Embedder, **settings) -> Iterator[TestClient]:
     with TestClient(app_over(built, embedder, **settings), base_url=LOCAL) as client:
         yield client
+
+
+def mcp_manager(client: TestClient):
+    """The MCP session manager of ``client``'s app, once it has started (it starts beside the
+    ready service: service/http/routes/mcp.py)."""
+    client.portal.call(wait_started, client.app)  # type: ignore[union-attr]  # set inside `with TestClient`
+    manager = client.app.state.mcp_session_manager  # type: ignore[attr-defined]
+    assert manager is not None, client.app.state.mcp_problem  # type: ignore[attr-defined]
+    return manager
 
 
 @dataclass

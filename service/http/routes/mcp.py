@@ -43,13 +43,20 @@ class _Endpoint:
         await (await _manager(app)).handle_request(scope, receive, send)
 
 
-async def _manager(app: FastAPI):
-    """The running session manager, waited for while it starts; :class:`NotReady` if it is
-    not running (not started, failed to start, or shutting down)."""
+async def wait_started(app: FastAPI) -> None:
+    """Wait (at most :data:`START_WAIT_S`) for the session manager of ``app`` to start or fail.
+    The question limit calls this before it takes a slot for a tool call, so that calls
+    waiting for the SDK do not hold the slots ``/ask`` needs."""
     started: asyncio.Event | None = getattr(app.state, "mcp_started", None)
-    if started is not None:
+    if started is not None and not started.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(started.wait(), START_WAIT_S)
+
+
+async def _manager(app: FastAPI):
+    """The running session manager, waited for while it starts; :class:`NotReady` if it is
+    not running (not started, failed to start, stopped, or shutting down)."""
+    await wait_started(app)
     manager = getattr(app.state, "mcp_session_manager", None)
     if manager is None:
         problem = getattr(app.state, "mcp_problem", None) or "it is still starting"
@@ -73,12 +80,20 @@ router = APIRouter()
 router.add_route("/mcp", _Endpoint(), include_in_schema=False)  # type: ignore[arg-type]  # an ASGI app is a valid Starlette endpoint
 
 
+def _build(app: FastAPI):
+    """The tools module (importing the MCP SDK) and the server of ``app``'s tools."""
+    tools = importlib.import_module("service.http.mcp")
+    return tools, tools.build_server(lambda: app.state.engine.snapshot)
+
+
 async def _serve(app: FastAPI, stop: asyncio.Event) -> None:
     """Import the tools (and the SDK), run their session manager until ``stop``."""
     started: asyncio.Event = app.state.mcp_started
+    running = False
     try:
-        tools = await asyncio.to_thread(importlib.import_module, "service.http.mcp")
-        server = tools.build_server(lambda: app.state.engine.snapshot)
+        tools, server = await asyncio.to_thread(_build, app)  # off the event loop: ~1-2 s
+        if stop.is_set():  # the service stopped meanwhile
+            return
         settings = app.state.settings
         server.streamable_http_app(
             stateless_http=True,
@@ -88,14 +103,16 @@ async def _serve(app: FastAPI, stop: asyncio.Event) -> None:
         manager = server.session_manager
         async with manager.run():
             app.state.mcp_session_manager = manager
+            running = True
             started.set()
             try:
                 await stop.wait()
             finally:
                 app.state.mcp_session_manager = None
     except Exception as exc:  # the rest of the service keeps serving; /mcp says why it cannot
-        app.state.mcp_problem = f"it failed to start ({type(exc).__name__}: {exc})"
-        log.exception("the MCP endpoint failed to start")
+        what = "stopped" if running else "failed to start"
+        app.state.mcp_problem = f"it {what} ({type(exc).__name__}: {exc})"
+        log.exception("the MCP endpoint %s", what)
     finally:
         started.set()  # wake the waiting requests: they see the manager or the problem
 
@@ -111,6 +128,6 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.mcp_problem = "the service is shutting down"
         stop.set()
         await task
-        app.state.mcp_problem = "the service is shutting down"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from hermetic import clean_settings
-from http_support import client_over
+from http_support import client_over, mcp_manager
 from service_support import KESTRELMOOR
 
 pytestmark = pytest.mark.usefixtures("hermetic")
@@ -46,7 +46,7 @@ def test_mcp_refuses_a_rebinding_page(local) -> None:
 
 
 def test_the_mcp_sdk_rebinding_protection_is_on_with_the_same_names(local) -> None:
-    security = local.app.state.mcp_session_manager.security_settings
+    security = mcp_manager(local).security_settings
     assert security.enable_dns_rebinding_protection is True
     assert {"localhost:*", "127.0.0.1:*", "[::1]:*"} <= set(security.allowed_hosts)
     assert "attacker.example:*" not in security.allowed_hosts
@@ -65,7 +65,7 @@ def test_the_configured_names_are_served(built, embedder) -> None:
         for host in ("clausewise.internal:8000", "docs.example.org", "Docs.Example.Org.:443", "localhost"):
             assert client.get("/documents", headers={"host": host}).status_code == 200, host
         assert client.get("/documents", headers={"host": "example.org"}).status_code == 421
-        assert "docs.example.org:*" in client.app.state.mcp_session_manager.security_settings.allowed_hosts
+        assert "docs.example.org:*" in mcp_manager(client).security_settings.allowed_hosts
 
 
 def test_a_wildcard_serves_any_host(built, embedder) -> None:
