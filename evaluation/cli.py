@@ -70,12 +70,15 @@ def _modes(value: str) -> list[str]:
     return modes
 
 
-def _chunk(value: str) -> tuple[int, int]:
-    tokens, _, overlap = value.partition("/")
+def _chunk(value: str) -> tuple[int, int, int]:
+    """``160/48`` (every document) or ``160+206/48`` (with headings + flat / overlap)."""
+    sizes, _, overlap = value.partition("/")
+    tokens, _, flat = sizes.partition("+")
     tokens_n, overlap_n = int(tokens), int(overlap or 0)
-    if not 16 <= tokens_n <= 2048 or not 0 <= overlap_n < tokens_n:
+    flat_n = int(flat) if flat else tokens_n
+    if not (16 <= tokens_n <= 2048 and 16 <= flat_n <= 2048) or not 0 <= overlap_n < min(tokens_n, flat_n):
         raise ValueError(value)
-    return tokens_n, overlap_n
+    return tokens_n, overlap_n, flat_n
 
 
 def _grid(quick: bool, chunks: str | None, alphas: str | None, candidates: str | None, boosts: str | None) -> Grid:
@@ -247,7 +250,7 @@ def eval_command(
     quick: Annotated[bool, typer.Option("--quick", help="With --sweep: fusion weight only, no re-chunking.")] = False,
     grid_chunks: Annotated[
         str | None,
-        typer.Option("--grid-chunks", help="With --sweep: passage sizes as tokens/overlap, e.g. 96/16,200/32."),
+        typer.Option("--grid-chunks", help="With --sweep: passage sizes as tokens/overlap, e.g. 96/16,200/32; headings+flat/overlap, e.g. 160+206/48, sizes documents without headings apart."),
     ] = None,
     grid_alpha: Annotated[
         str | None,

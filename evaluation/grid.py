@@ -14,10 +14,12 @@ from evaluation.metrics import BUDGET_KEY, RANK_CUTOFF, ModeResult, metric_names
 
 @dataclass
 class Grid:
-    """The values to try. ``chunks`` are ``(tokens, overlap)`` pairs; the index's own
-    passages and the current retrieval settings are always tried as well."""
+    """The values to try. ``chunks`` are ``(tokens, overlap, flat tokens)``: the passage size
+    of documents with headings, the overlap, and the size of flat documents (see
+    :mod:`ingest.chunker`). The index's own passages and the current retrieval settings are
+    always tried as well."""
 
-    chunks: list[tuple[int, int]] = field(default_factory=lambda: [(96, 16), (200, 32)])
+    chunks: list[tuple[int, int, int]] = field(default_factory=lambda: [(96, 16, 96), (200, 32, 200)])
     alphas: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     candidates: list[int] = field(default_factory=lambda: [50, 100, 200])
     boosts: list[float] = field(default_factory=list)  # empty: only the current article_boost
@@ -36,9 +38,16 @@ class Config:
     fusion_alpha: float | None = None  # None for dense and lexical, which do not fuse
     candidates: int | None = None
     article_boost: float | None = None
+    chunk_tokens_flat: int | None = None  # None: the same as chunk_tokens
+
+    @property
+    def passages(self) -> str:
+        """``160/48``, or ``160+206/48`` when flat documents are cut to another size."""
+        flat = "" if self.chunk_tokens_flat in (None, self.chunk_tokens) else f"+{self.chunk_tokens_flat}"
+        return f"{self.chunk_tokens}{flat}/{self.chunk_overlap}"
 
     def label(self) -> str:
-        text = f"{self.mode} · passages {self.chunk_tokens}/{self.chunk_overlap}"
+        text = f"{self.mode} · passages {self.passages}"
         if self.mode == "hybrid":
             text += f" · alpha {self.fusion_alpha:g} · candidates {self.candidates} · boost {self.article_boost:g}"
         return text
@@ -48,6 +57,7 @@ class Config:
             "mode": self.mode,
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,
+            "chunk_tokens_flat": self.chunk_tokens_flat or self.chunk_tokens,
             "fusion_alpha": self.fusion_alpha,
             "candidates": self.candidates,
             "article_boost": self.article_boost,

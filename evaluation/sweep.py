@@ -99,10 +99,10 @@ def _indexes(
     index_dir: Path, grid: Grid, settings: Settings, embedder: Embedder, log: Log
 ) -> Iterator[list[tuple[tuple[int, int], StoredIndex, bool]]]:
     """The user's index and one temporary re-chunked copy per other passage size, as
-    ``((tokens, overlap), index, is_original)``; the copies are deleted afterwards."""
+    ``((tokens, overlap, flat tokens), index, is_original)``; the copies are deleted afterwards."""
     original = StoredIndex.open(index_dir)
     chunking = original.manifest.chunking
-    current = (chunking.max_tokens, chunking.overlap)
+    current = (chunking.max_tokens, chunking.overlap, chunking.flat_max_tokens or chunking.max_tokens)
     opened = [(current, original, True)]
     workdir = Path(tempfile.mkdtemp(prefix="clausewise-sweep-"))
     try:
@@ -113,23 +113,21 @@ def _indexes(
                 "faiss_index": original.manifest.faiss.type if original.manifest.faiss else settings.faiss_index,
             }
         )
-        wanted: list[tuple[int, int]] = []
-        for tokens, overlap in grid.chunks:
-            variant = base.model_copy(update={"chunk_tokens": tokens, "chunk_overlap": overlap})
-            params = chunking_params(variant, embedder, embedder.max_seq_length)
-            effective = (params.max_tokens, params.overlap)
-            if effective != (tokens, overlap):
-                log(f"note: passages {tokens}/{overlap} become {effective[0]}/{effective[1]} (the model's window)")
+        wanted: list[tuple[int, int, int]] = []
+        for sizes in grid.chunks:
+            params = chunking_params(base.model_copy(update=_size_settings(sizes)), embedder, embedder.max_seq_length)
+            effective = (params.max_tokens, params.overlap, params.flat_max_tokens or params.max_tokens)
+            if effective != sizes:
+                log(f"note: passages {_label(sizes)} become {_label(effective)} (the model's window)")
             if effective != current and effective not in wanted:
                 wanted.append(effective)
         if wanted:
             corpus = _corpus_copy(original, workdir, log)
-            for tokens, overlap in wanted:
-                target = workdir / f"index-{tokens}-{overlap}"
-                log(f"re-chunking into passages of {tokens} tokens, {overlap} overlap (temporary index) …")
-                variant = base.model_copy(
-                    update={"chunk_tokens": tokens, "chunk_overlap": overlap, "index_dir": target}
-                )
+            for sizes in wanted:
+                tokens, overlap, flat = sizes
+                target = workdir / f"index-{tokens}-{flat}-{overlap}"
+                log(f"re-chunking into passages of {_label(sizes)} tokens/overlap (temporary index) …")
+                variant = base.model_copy(update={**_size_settings(sizes), "index_dir": target})
                 report = ingest([corpus], variant, index_dir=target, embedder=embedder, rebuild=True)
                 log(f"  {report.passages} passages, {report.seconds:.0f} s")
                 if report.documents != len(original.documents):
@@ -138,12 +136,22 @@ def _indexes(
                         f"warning: the copy holds {report.documents} documents, your index {len(original.documents)} "
                         f"({failed}); rebuild your index with this clausewise for a like-for-like comparison"
                     )
-                opened.append(((tokens, overlap), StoredIndex.open(target), False))
+                opened.append((sizes, StoredIndex.open(target), False))
         yield opened
     finally:
         for _, stored, _ in opened:
             stored.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _size_settings(sizes: tuple[int, int, int]) -> dict[str, int]:
+    tokens, overlap, flat = sizes
+    return {"chunk_tokens": tokens, "chunk_overlap": overlap, "chunk_tokens_flat": flat}
+
+
+def _label(sizes: tuple[int, int, int]) -> str:
+    tokens, overlap, flat = sizes
+    return Config(tokens, overlap, "", chunk_tokens_flat=flat).passages
 
 
 def _with_current(values: list, current) -> list:
@@ -180,7 +188,7 @@ def run_sweep(
         log(message)
 
     with _indexes(index_dir, grid, settings, embedder, note) as indexes:
-        for (tokens, overlap), stored, original in indexes:
+        for (tokens, overlap, flat), stored, original in indexes:
             for mode in modes:
                 if mode == "hybrid":
                     combos = [(a, c, b) for a in alphas for c in candidates for b in boosts]
@@ -191,7 +199,7 @@ def run_sweep(
                         {} if mode != "hybrid" else {"fusion_alpha": alpha, "candidates": cands, "article_boost": boost}
                     )
                     retriever = Retriever(stored, queries, settings.model_copy(update=update))
-                    config = Config(tokens, overlap, mode, alpha, cands, boost)
+                    config = Config(tokens, overlap, mode, alpha, cands, boost, flat)
                     log(f"  {config.label()}")
                     [result] = evaluate(questions, in_process(retriever, scope), [mode], ks, per_doc)
                     baseline = original and (

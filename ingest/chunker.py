@@ -4,6 +4,13 @@ Passages follow the document's sections: a passage never spans two sections, exc
 section holding nothing but its heading (a Chapter line before its first Article) is folded
 into the next one. Inside a section, sentences are packed up to ``max_tokens`` with up to
 ``overlap`` tokens of whole sentences carried over from the previous passage.
+
+The size depends on the document's structure. A document with headings (a treaty's articles,
+a report's sections) is cut to ``max_tokens``: each passage is embedded with its section path,
+which sets it in context, and short passages keep a long section's paragraphs apart. A flat
+document (fewer than three headings: a web page's privacy policy saved as text) has only its
+title for context, and is cut to ``flat_max_tokens``, longer (docs/benchmarks.md, "Passage
+size by document structure").
 """
 
 from __future__ import annotations
@@ -27,12 +34,25 @@ _ABBREVIATION = re.compile(
     re.IGNORECASE,
 )
 MIN_SECTION_TOKENS = 12
+MIN_HEADINGS = 3  # below it a document is flat
 
 
 @dataclass(frozen=True)
 class ChunkParams:
     max_tokens: int
     overlap: int
+    flat_max_tokens: int | None = None  # documents without headings; None: max_tokens
+
+    def for_document(self, doc: CleanDocument) -> ChunkParams:
+        """The size this document is cut to: ``flat_max_tokens`` if it is flat."""
+        if self.flat_max_tokens is None or not is_flat(doc):
+            return self
+        return ChunkParams(self.flat_max_tokens, self.overlap)
+
+
+def is_flat(doc: CleanDocument) -> bool:
+    """Whether the document has fewer than :data:`MIN_HEADINGS` distinct section paths."""
+    return len({path for _, path in doc.section_marks if path}) < MIN_HEADINGS
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -76,6 +96,7 @@ def _value_at(marks: Sequence[tuple[int, V]], starts: Sequence[int], offset: int
 
 def chunk(doc: CleanDocument, doc_id: str, token_offsets: TokenOffsets, params: ChunkParams) -> list[Passage]:
     text = doc.text
+    params = params.for_document(doc)
     # 1. Sections. A heading with no text of its own (a Chapter line before its first
     # Article, a document title) is folded into the next section. So is a tiny section when
     # the next one sits inside it, so the passage is cited under the deeper path; a tiny

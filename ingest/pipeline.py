@@ -70,7 +70,8 @@ def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int)
     return Chunking(
         parser_version=PARSER_VERSION,
         max_tokens=min(settings.chunk_tokens, ceiling),
-        overlap=min(settings.chunk_overlap, settings.chunk_tokens // 2),
+        flat_max_tokens=min(settings.chunk_tokens_flat, ceiling),
+        overlap=min(settings.chunk_overlap, min(settings.chunk_tokens, settings.chunk_tokens_flat) // 2),
         contextualize=settings.contextualize,
         tokenizer=embedder.name,
     )
@@ -165,7 +166,7 @@ class _Run:
     def _parse_stage(self, params: Chunking) -> ParseStage:
         """Worker processes with the model's tokenizer, and the embedding fed as they finish;
         or, with a Dask scheduler, the cluster's workers parsing and embedding."""
-        chunk_params = ChunkParams(params.max_tokens, params.overlap)
+        chunk_params = ChunkParams(params.max_tokens, params.overlap, params.flat_max_tokens)
         pool: Parser
         address = self.settings.dask_scheduler
         if address:

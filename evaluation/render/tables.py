@@ -124,8 +124,8 @@ def varying(result: SweepResult) -> list[str]:
 
 
 def short_label(config: Config, varying: list[str] | None = None) -> str:
-    """``hybrid 160/24 a0.7 c100``: the passage size and the fusion settings that vary."""
-    text = f"{config.mode} {config.chunk_tokens}/{config.chunk_overlap}"
+    """``hybrid 160/24 a0.7 c100``: the passage sizes and the fusion settings that vary."""
+    text = f"{config.mode} {config.passages}"
     if config.mode == "hybrid":
         for name in SHORT_NAMES if varying is None else varying:
             text += f" {SHORT_NAMES[name]}{getattr(config, name):g}"
@@ -136,7 +136,7 @@ def _config_cells(config: Config) -> list[str]:
     hybrid = config.mode == "hybrid"
     return [
         config.mode,
-        f"{config.chunk_tokens}/{config.chunk_overlap}",
+        config.passages,
         f"{config.fusion_alpha:g}" if hybrid else "–",
         str(config.candidates) if hybrid else "–",
         f"{config.article_boost:g}" if hybrid else "–",

@@ -113,6 +113,7 @@ class Chunking:
     contextualize: bool
     tokenizer: str
     parser_version: int | None = None
+    flat_max_tokens: int | None = None  # None: one size for every document (manifests before it)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Chunking:
@@ -122,13 +123,16 @@ class Chunking:
             contextualize=bool(data["contextualize"]),
             tokenizer=str(data["tokenizer"]),
             parser_version=None if data.get("parser_version") is None else int(data["parser_version"]),
+            flat_max_tokens=None if data.get("flat_max_tokens") is None else int(data["flat_max_tokens"]),
         )
 
     def to_json(self) -> Json:
         head: Json = {} if self.parser_version is None else {"parser_version": self.parser_version}
+        flat: Json = {} if self.flat_max_tokens is None else {"flat_max_tokens": self.flat_max_tokens}
         return {
             **head,
             "max_tokens": self.max_tokens,
+            **flat,
             "overlap": self.overlap,
             "contextualize": self.contextualize,
             "tokenizer": self.tokenizer,

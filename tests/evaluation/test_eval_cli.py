@@ -124,6 +124,7 @@ def test_a_missing_index_is_a_clear_error(eval_cli, qa_file: Path, tmp_path: Pat
         (["--url", "http://127.0.0.1:1", "--sweep"], "--sweep needs the index"),
         (["--quick"], "go with --sweep"),
         (["--sweep", "--grid-alpha", "1.5"], "[0, 1]"),
+        (["--sweep", "--grid-chunks", "160+32/48"], "'160+32/48' is not a valid value"),
     ],
 )
 def test_bad_options_are_refused(eval_cli, qa_file: Path, args: list[str], message: str) -> None:

@@ -9,7 +9,7 @@ from evaluation.grid import Config, Grid, Row, beyond_noise
 
 
 def test_the_grid_always_tries_the_current_settings_and_quick_skips_rechunking() -> None:
-    assert Grid().chunks == [(96, 16), (200, 32)] and Grid().boosts == []
+    assert Grid().chunks == [(96, 16, 96), (200, 32, 200)] and Grid().boosts == []
     quick = Grid.quick()
     assert (quick.chunks, quick.alphas, quick.candidates, quick.boosts) == ([], [0.3, 0.5, 0.7], [], [])
 

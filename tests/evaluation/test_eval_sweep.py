@@ -40,7 +40,7 @@ def test_sweep_tries_the_grid_on_copies_and_leaves_the_index_alone(
 ) -> None:
     before = _snapshot(tiny.index_dir)
     questions = load_questions(qa_file).questions
-    grid = Grid(chunks=[(48, 0)], alphas=[0.3], candidates=[], boosts=[])
+    grid = Grid(chunks=[(48, 0, 48)], alphas=[0.3], candidates=[], boosts=[])
     result = run_sweep(
         tiny.index_dir, str(qa_file), questions, tiny.settings, grid, ["hybrid", "lexical"], [1, 5], False
     )
@@ -76,11 +76,22 @@ def test_sweep_tries_the_grid_on_copies_and_leaves_the_index_alone(
     assert "Winner per metric" in paths["markdown"].read_text()
 
 
+def test_a_grid_value_can_size_flat_documents_apart(tiny, qa_file: Path, shared_model, private_tmp: Path) -> None:
+    """The tiny corpus is flat (no headings): ``24+48/0`` cuts it as 48-token passages."""
+    questions = load_questions(qa_file).questions
+    grid = Grid(chunks=[(24, 0, 48)], alphas=[], candidates=[], boosts=[])
+    result = run_sweep(tiny.index_dir, str(qa_file), questions, tiny.settings, grid, ["lexical"], [1], False)
+    baseline, flat = result.rows
+    assert (baseline.config.passages, flat.config.passages) == ("24/0", "24+48/0")
+    assert flat.config.label() == "lexical · passages 24+48/0"
+    assert flat.result.metrics["median_passage_chars"] > 1.5 * baseline.result.metrics["median_passage_chars"]
+
+
 def test_a_grid_value_beyond_the_model_window_is_capped_and_said(
     tiny, qa_file: Path, shared_model, private_tmp: Path
 ) -> None:
     questions = load_questions(qa_file).questions
-    grid = Grid(chunks=[(1000, 0)], alphas=[], candidates=[], boosts=[])
+    grid = Grid(chunks=[(1000, 0, 1000)], alphas=[], candidates=[], boosts=[])
     result = run_sweep(tiny.index_dir, str(qa_file), questions, tiny.settings, grid, ["lexical"], [1], False)
     assert [r.config.chunk_tokens for r in result.rows] == [24, 206]  # 256 - 2 - 48 for the title prefix
     assert any("1000/0 become 206/0" in note for note in result.notes)
@@ -95,7 +106,7 @@ def test_sweep_needs_the_recorded_corpus(tiny, qa_file: Path, shared_model, priv
     manifest.write_text(manifest.read_text().replace(str(tiny.corpus), str(tmp_path / "gone")))
     questions = load_questions(qa_file).questions
     with pytest.raises(SweepError, match="none of the index's documents"):
-        run_sweep(copy, str(qa_file), questions, tiny.settings, Grid(chunks=[(48, 0)]), ["lexical"], [1], False)
+        run_sweep(copy, str(qa_file), questions, tiny.settings, Grid(chunks=[(48, 0, 48)]), ["lexical"], [1], False)
     assert list(private_tmp.iterdir()) == []
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from docgen import paginate, treaty_lines, wrap, write_pdf
 
-from ingest.chunker import ChunkParams, chunk
+from ingest.chunker import ChunkParams, chunk, is_flat
 from ingest.loaders import load
 from ingest.structure import build
 from ingest.types import CleanDocument, Passage
@@ -182,3 +182,47 @@ def test_abbreviations_do_not_end_sentences(tmp_path: Path, embedder) -> None:
     for passage in passages:
         assert passage.text.startswith("Paragraph "), passage.text[:40]
         assert passage.text.endswith("the rule on expulsion."), passage.text[-40:]
+
+
+
+def _rules(k: int) -> str:
+    return " ".join(f"The authority shall decide claim {k}.{j} within thirty days of its receipt." for j in range(12))
+
+
+def test_a_document_with_headings_and_a_flat_one_are_cut_to_their_own_sizes(tmp_path: Path, embedder) -> None:
+    """A treaty's passages carry their article in context, so they stay short; a flat policy's
+    passages have only the title, so they are cut longer."""
+    treaty = tmp_path / "convention.txt"
+    treaty.write_text("\n\n".join(f"Article {k}\n\n{_rules(k)}" for k in range(1, 7)) + "\n", encoding="utf-8")
+    policy = tmp_path / "policy.txt"
+    policy.write_text("\n\n".join(_rules(k) for k in range(1, 7)) + "\n", encoding="utf-8")
+    params = ChunkParams(40, 0, flat_max_tokens=120)
+    treaty_doc, treaty_passages = _chunk(treaty, embedder, params)
+    policy_doc, policy_passages = _chunk(policy, embedder, params)
+    assert not is_flat(treaty_doc) and is_flat(policy_doc)
+
+    def longest(passages: list[Passage]) -> int:
+        return max(len(embedder.token_offsets(p.text)) for p in passages)
+
+    assert longest(treaty_passages) <= 40 + 12
+    assert 60 < longest(policy_passages) <= 120
+    assert len(policy_passages) * 2 < len(treaty_passages)
+    # Without a flat size, every document is cut to max_tokens.
+    _, uniform = _chunk(policy, embedder, ChunkParams(40, 0))
+    assert longest(uniform) <= 40 + 12
+
+
+@pytest.mark.parametrize(
+    ("paths", "flat"),
+    [
+        ([], True),
+        (["Privacy Policy"], True),
+        (["Privacy Policy", "Privacy Policy > Cookies"], True),
+        (["Introduction", "Who we are", "Your rights"], False),
+        ([f"Chapter I > Article {k} — Scope" for k in range(1, 6)], False),
+    ],
+)
+def test_a_document_is_flat_below_three_headings(paths: list[str], flat: bool) -> None:
+    marks = [(k, path) for k, path in enumerate(paths)] + [(len(paths), paths[0] if paths else None)]
+    doc = CleanDocument("x" * 100, [(0, 100)], [(0, 1)], marks)
+    assert is_flat(doc) is flat

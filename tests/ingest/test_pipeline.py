@@ -266,7 +266,7 @@ def test_changing_the_passage_size_re_chunks_everything(tmp_path: Path, run_inge
     corpus = small_corpus(tmp_path / "corpus")
     first = run_ingest(corpus)
     (corpus / "notes.txt").unlink()
-    smaller = Settings(index_dir=settings.index_dir, chunk_tokens=24, chunk_overlap=4)
+    smaller = Settings(index_dir=settings.index_dir, chunk_tokens=24, chunk_tokens_flat=24, chunk_overlap=4)
     report = run_ingest(corpus, settings=smaller)
     assert report.published
     assert report.embedded == report.passages > first.passages - 1
@@ -275,7 +275,7 @@ def test_changing_the_passage_size_re_chunks_everything(tmp_path: Path, run_inge
     assert report.added == [] and report.unchanged == []
     assert set(passages_by_source(settings.index_dir)) == {"guidance/children.txt", "guidance/detention.md"}
     index = StoredIndex.open(settings.index_dir)
-    assert index.manifest.chunking.max_tokens == 24
+    assert (index.manifest.chunking.max_tokens, index.manifest.chunking.flat_max_tokens) == (24, 24)
     index.close()
 
 
