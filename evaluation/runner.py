@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from evaluation.grid import Config
 from evaluation.metrics import READING_BUDGET, ModeResult, Outcome, Returned
 from evaluation.qa import Question
 from ingest.errors import EvaluationError, ExitCode, RequestRejected
@@ -184,7 +185,9 @@ def recorded_settings(manifest: Manifest, settings) -> dict:
     chunking = manifest.chunking
     return {
         "model": manifest.model.name,
-        "passages (tokens/overlap)": f"{chunking.max_tokens}/{chunking.overlap}",
+        "passages (tokens/overlap)": Config(
+            chunking.max_tokens, chunking.overlap, "", chunk_tokens_flat=chunking.flat_max_tokens
+        ).passages,
         "fusion_alpha": settings.fusion_alpha,
         "candidates": settings.candidates,
         "article_boost": settings.article_boost,

@@ -97,7 +97,7 @@ def _corpus_copy(index: StoredIndex, folder: Path, log: Log) -> Path:
 @contextmanager
 def _indexes(
     index_dir: Path, grid: Grid, settings: Settings, embedder: Embedder, log: Log
-) -> Iterator[list[tuple[tuple[int, int], StoredIndex, bool]]]:
+) -> Iterator[list[tuple[tuple[int, int, int], StoredIndex, bool]]]:
     """The user's index and one temporary re-chunked copy per other passage size, as
     ``((tokens, overlap, flat tokens), index, is_original)``; the copies are deleted afterwards."""
     original = StoredIndex.open(index_dir)

@@ -111,8 +111,15 @@ class Settings(BaseSettings):
     query_encoder: Literal["onnx", "torch"] = "onnx"
     # Recent question embeddings kept per process by the ONNX encoder (0: none).
     query_cache_size: int = Field(1024, ge=0)
+    # Questions of one serving process that wait while the ONNX encoder runs (one pass a core)
+    # share its next forward pass, up to this many (1: each alone, the default). Measured over
+    # HTTP on the 2-core EPYC, 8 against 1: throughput at 8 clients the same with one worker and
+    # +5 % with two, p99 135-141 -> 178-182 ms (docs/benchmarks.md): not worth it there, where
+    # half of a request's CPU is outside the encoder. It pays where the forward pass dominates.
+    query_batch: int = Field(1, ge=1, le=64)
     # Threads answering questions per serving process (embed, search, highlight, fetch):
-    # 0 = the CPUs available divided by the number of workers, at least 1.
+    # 0 = the CPUs available divided by the number of workers, at least 1, and with the ONNX
+    # encoder at least `query_batch` (questions must wait at the encoder together to share a pass).
     search_threads: int = Field(0, ge=0)
     # Keys, comma-separated, sent as `Authorization: Bearer <key>` (README: Security).
     # Write keys enable the write endpoints (uploads, deletes, rebuilds, reload): with none

@@ -35,6 +35,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from ingest.embedding.batching import QuestionBatcher
 from ingest.embedding.cache import ONNX_FILE, TOKENIZER_FILE, cache_problem, read_meta
 from ingest.embedding.pooling import l2_normalise, pool
 from ingest.errors import ModelError
@@ -54,6 +55,9 @@ class OnnxEncoder:
     ``intra_op_threads``: onnxruntime's threads for one call (1: the calling thread only; for
     ingestion, the cores you give it). ``batch_size``: the default of :meth:`embed`.
     ``query_cache_size``: how many recent questions :meth:`embed_query` remembers (0: none).
+    ``question_batch``: questions of :meth:`embed_query` that arrive while ``question_passes``
+    forward passes run share the next one, up to this many (1: each question alone;
+    :mod:`~ingest.embedding.batching`).
 
     Thread-safe: several threads may call :meth:`embed_query` / :meth:`embed` at once (one
     onnxruntime session serves concurrent ``run`` calls; with one intra-op thread each call runs
@@ -71,6 +75,8 @@ class OnnxEncoder:
         intra_op_threads: int = 1,
         batch_size: int = 32,
         query_cache_size: int = 1024,
+        question_batch: int = 1,
+        question_passes: int = 1,
         meta: dict | None = None,
     ) -> None:
         if intra_op_threads < 1:
@@ -90,6 +96,9 @@ class OnnxEncoder:
         self._input_names: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self._cached_query = functools.lru_cache(maxsize=query_cache_size)(self._query_vector)
+        self.batcher = (
+            QuestionBatcher(self._questions, question_batch, question_passes) if question_batch > 1 else None
+        )
 
     # -- description ---------------------------------------------------------------------
 
@@ -218,8 +227,12 @@ class OnnxEncoder:
         tokenizer = self._loaded_tokenizer()
         return self._run(*self._arrays([tokenizer.encode(self._prompt + text)]))[0]
 
+    def _questions(self, texts: Sequence[str]) -> np.ndarray:
+        """One forward pass of the questions that queued together."""
+        return self.embed(texts, batch_size=len(texts))
+
     def _query_vector(self, key: str) -> np.ndarray:
-        vector = self.embed_single(key)
+        vector = self.batcher.embed(key) if self.batcher is not None else self.embed_single(key)
         vector.setflags(write=False)  # shared by every caller of the cache: read-only
         return vector
 
@@ -273,6 +286,8 @@ def try_load(
     intra_op_threads: int = 1,
     batch_size: int = 32,
     query_cache_size: int = 1024,
+    question_batch: int = 1,
+    question_passes: int = 1,
 ) -> tuple[OnnxEncoder | None, str]:
     """``(encoder, "")`` from a usable cache, else ``(None, reason)``. With ``warm`` (the
     default) the session is loaded and run once here, so that a cache onnxruntime cannot load
@@ -285,6 +300,8 @@ def try_load(
         intra_op_threads=intra_op_threads,
         batch_size=batch_size,
         query_cache_size=query_cache_size,
+        question_batch=question_batch,
+        question_passes=question_passes,
         meta=meta,
     )
     if warm:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -230,3 +231,22 @@ def test_loading_and_embedding_never_import_torch(onnx_cache: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"heavy": [], "shape": [384], "batch": [2, 384]}
+
+
+def test_questions_asked_together_share_forward_passes(onnx_encoder: OnnxEncoder, onnx_cache: Path) -> None:
+    """Eight threads released at once: the first question runs alone, the others queue behind
+    it and share passes; every vector is the one the question gets alone (cos ≥ 0.9999)."""
+    texts = [f"{q} ({i})" for i, q in enumerate(QUESTIONS)]
+    encoder = OnnxEncoder(onnx_cache, query_cache_size=0, question_batch=8)
+    start = threading.Barrier(len(texts))
+
+    def ask(text: str) -> np.ndarray:
+        start.wait()
+        return encoder.embed_query(text)
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        together = np.vstack(list(pool.map(ask, texts)))
+    assert encoder.batcher is not None and encoder.batcher.questions == len(texts)
+    assert encoder.batcher.passes < len(texts)
+    assert _cos(together, onnx_encoder.embed(texts, batch_size=1)).min() >= 0.9999
+    assert OnnxEncoder(onnx_cache).batcher is None  # question_batch 1: each question alone

@@ -52,7 +52,17 @@ def test_at_most_pool_size_questions_run_at_once_and_the_loop_keeps_running() ->
 
 def test_the_pool_is_sized_to_the_cpus_of_each_worker() -> None:
     cpus = compute.available_cpus()
-    assert compute.pool_size(Settings(_env_file=None)) == cpus
-    assert compute.pool_size(Settings(_env_file=None, workers=2)) == max(1, cpus // 2)
-    assert compute.pool_size(Settings(_env_file=None, workers=cpus * 4)) == 1
-    assert compute.pool_size(Settings(_env_file=None, search_threads=5)) == 5
+    alone = {"_env_file": None, "query_batch": 1}
+    assert compute.pool_size(Settings(**alone)) == cpus
+    assert compute.pool_size(Settings(**alone, workers=2)) == max(1, cpus // 2)
+    assert compute.pool_size(Settings(**alone, workers=cpus * 4)) == 1
+    assert compute.pool_size(Settings(**alone, search_threads=5)) == 5
+
+
+def test_the_pool_lets_a_batch_of_questions_wait_at_the_encoder_together() -> None:
+    cpus = compute.available_cpus()
+    batch = min(64, cpus * 4)
+    assert compute.pool_size(Settings(_env_file=None, query_batch=batch)) == batch
+    assert compute.pool_size(Settings(_env_file=None, query_batch=8, search_threads=3)) == 3
+    # torch embeds each question alone: its pool stays one thread a core
+    assert compute.pool_size(Settings(_env_file=None, query_batch=batch, query_encoder="torch")) == cpus
