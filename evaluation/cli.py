@@ -250,7 +250,10 @@ def eval_command(
     quick: Annotated[bool, typer.Option("--quick", help="With --sweep: fusion weight only, no re-chunking.")] = False,
     grid_chunks: Annotated[
         str | None,
-        typer.Option("--grid-chunks", help="With --sweep: passage sizes as tokens/overlap, e.g. 96/16,200/32; headings+flat/overlap, e.g. 160+206/48, sizes documents without headings apart."),
+        typer.Option(
+            "--grid-chunks",
+            help="With --sweep: passage sizes as tokens/overlap, e.g. 96/16,200/32; headings+flat/overlap, e.g. 160+206/48, sizes documents without headings apart.",
+        ),
     ] = None,
     grid_alpha: Annotated[
         str | None,

@@ -29,7 +29,7 @@ class _Waiting:
     """One question in the queue: its text, its vector or error once its pass ran, and the
     batch it is to run when it is handed the lead."""
 
-    __slots__ = ("text", "woken", "batch", "vector", "error")
+    __slots__ = ("batch", "error", "text", "vector", "woken")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -90,7 +90,7 @@ class QuestionBatcher:
             vectors = self.embed_many([w.text for w in batch])
             if len(vectors) != len(batch):
                 raise RuntimeError(f"{len(batch)} questions embedded as {len(vectors)} vectors")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — whatever the encoder raised belongs to the questions of the pass
             batch[0].error = exc
             for waiting in batch[1:]:
                 waiting.error = RuntimeError(f"the forward pass this question shared failed: {exc}")

@@ -96,9 +96,7 @@ class OnnxEncoder:
         self._input_names: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self._cached_query = functools.lru_cache(maxsize=query_cache_size)(self._query_vector)
-        self.batcher = (
-            QuestionBatcher(self._questions, question_batch, question_passes) if question_batch > 1 else None
-        )
+        self.batcher = QuestionBatcher(self._questions, question_batch, question_passes) if question_batch > 1 else None
 
     # -- description ---------------------------------------------------------------------
 

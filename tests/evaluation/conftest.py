@@ -41,7 +41,9 @@ def _hermetic(hermetic: None) -> None:
 def tiny(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> TinyIndex:
     root = tmp_path_factory.mktemp("eval")
     corpus = write_corpus(root / "corpus")
-    settings = clean_settings(index_dir=root / "index", corpus_dir=corpus, chunk_tokens=24, chunk_tokens_flat=24, chunk_overlap=0)
+    settings = clean_settings(
+        index_dir=root / "index", corpus_dir=corpus, chunk_tokens=24, chunk_tokens_flat=24, chunk_overlap=0
+    )
     report = ingest([corpus], settings, embedder=embedder)
     assert report.published and report.passages == 12 and not report.failed, report
     return TinyIndex(corpus, root / "index", settings, report.index_version)

@@ -184,7 +184,6 @@ def test_abbreviations_do_not_end_sentences(tmp_path: Path, embedder) -> None:
         assert passage.text.endswith("the rule on expulsion."), passage.text[-40:]
 
 
-
 def _rules(k: int) -> str:
     return " ".join(f"The authority shall decide claim {k}.{j} within thirty days of its receipt." for j in range(12))
 
