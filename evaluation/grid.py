@@ -12,6 +12,12 @@ from datetime import UTC, datetime
 from evaluation.metrics import BUDGET_KEY, RANK_CUTOFF, ModeResult, metric_names
 
 
+def passages_label(tokens: int, overlap: int, flat: int | None = None) -> str:
+    """``160/48``, or ``160+206/48`` when flat documents are cut to another size."""
+    extra = "" if flat in (None, tokens) else f"+{flat}"
+    return f"{tokens}{extra}/{overlap}"
+
+
 @dataclass
 class Grid:
     """The values to try. ``chunks`` are ``(tokens, overlap, flat tokens)``: the passage size
@@ -42,9 +48,7 @@ class Config:
 
     @property
     def passages(self) -> str:
-        """``160/48``, or ``160+206/48`` when flat documents are cut to another size."""
-        flat = "" if self.chunk_tokens_flat in (None, self.chunk_tokens) else f"+{self.chunk_tokens_flat}"
-        return f"{self.chunk_tokens}{flat}/{self.chunk_overlap}"
+        return passages_label(self.chunk_tokens, self.chunk_overlap, self.chunk_tokens_flat)
 
     def label(self) -> str:
         text = f"{self.mode} · passages {self.passages}"

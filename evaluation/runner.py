@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from evaluation.grid import Config
+from evaluation.grid import passages_label
 from evaluation.metrics import READING_BUDGET, ModeResult, Outcome, Returned
 from evaluation.qa import Question
 from ingest.errors import EvaluationError, ExitCode, RequestRejected
@@ -185,9 +185,7 @@ def recorded_settings(manifest: Manifest, settings) -> dict:
     chunking = manifest.chunking
     return {
         "model": manifest.model.name,
-        "passages (tokens/overlap)": Config(
-            chunking.max_tokens, chunking.overlap, "", chunk_tokens_flat=chunking.flat_max_tokens
-        ).passages,
+        "passages (tokens/overlap)": passages_label(chunking.max_tokens, chunking.overlap, chunking.flat_max_tokens),
         "fusion_alpha": settings.fusion_alpha,
         "candidates": settings.candidates,
         "article_boost": settings.article_boost,

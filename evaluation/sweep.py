@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.grid import Config, Grid, Row, SweepResult
+from evaluation.grid import Config, Grid, Row, SweepResult, passages_label
 from evaluation.qa import Question
 from evaluation.runner import evaluate, in_process
 from ingest.changes import file_hash
@@ -118,7 +118,7 @@ def _indexes(
             params = chunking_params(base.model_copy(update=_size_settings(sizes)), embedder, embedder.max_seq_length)
             effective = (params.max_tokens, params.overlap, params.flat_max_tokens or params.max_tokens)
             if effective != sizes:
-                log(f"note: passages {_label(sizes)} become {_label(effective)} (the model's window)")
+                log(f"note: passages {passages_label(*sizes)} become {passages_label(*effective)} (the model's window)")
             if effective != current and effective not in wanted:
                 wanted.append(effective)
         if wanted:
@@ -126,7 +126,7 @@ def _indexes(
             for sizes in wanted:
                 tokens, overlap, flat = sizes
                 target = workdir / f"index-{tokens}-{flat}-{overlap}"
-                log(f"re-chunking into passages of {_label(sizes)} tokens/overlap (temporary index) …")
+                log(f"re-chunking into passages of {passages_label(*sizes)} tokens/overlap (temporary index) …")
                 variant = base.model_copy(update={**_size_settings(sizes), "index_dir": target})
                 report = ingest([corpus], variant, index_dir=target, embedder=embedder, rebuild=True)
                 log(f"  {report.passages} passages, {report.seconds:.0f} s")
@@ -147,11 +147,6 @@ def _indexes(
 def _size_settings(sizes: tuple[int, int, int]) -> dict[str, int]:
     tokens, overlap, flat = sizes
     return {"chunk_tokens": tokens, "chunk_overlap": overlap, "chunk_tokens_flat": flat}
-
-
-def _label(sizes: tuple[int, int, int]) -> str:
-    tokens, overlap, flat = sizes
-    return Config(tokens, overlap, "", chunk_tokens_flat=flat).passages
 
 
 def _with_current(values: list, current) -> list:

@@ -312,6 +312,11 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cores_per_worker(settings: Settings) -> int:
+    """The serving cores each of ``settings.workers`` processes may count on (at least 1)."""
+    return max(1, usable_cores() // settings.workers)
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment; a value the service cannot

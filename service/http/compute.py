@@ -5,25 +5,24 @@ fetch — runs on one of :func:`pool_size` threads of this process, not on the e
 on anyio's default pool of 40 threads: onnxruntime and FAISS release the GIL, so questions run
 at once on the cores for this worker, and the rest queue here while the event loop keeps
 parsing requests and answering health checks. Each question uses one thread (``query_threads``
-of onnxruntime and FAISS, default 1). With the ONNX encoder and ``query_batch`` above 1
-(off by default) the pool holds at least ``query_batch`` threads, so that questions can wait at the encoder together and share a forward
-pass (:mod:`ingest.embedding.batching`): it runs one pass a core at most, so the encoder never
-oversubscribes the cores; the threads' other work (FAISS, BM25, highlighting) is ~4 ms a
-question. (Were the ONNX export unusable, the torch fallback would run on that larger pool, at
-most ``max_concurrent_questions`` at once.)
+of onnxruntime and FAISS, default 1). With the ONNX encoder and ``query_batch`` above 1 (off by
+default) the pool holds at least ``query_batch`` threads, so that questions can wait at the
+encoder together and share a forward pass (:mod:`ingest.embedding.batching`): it runs one pass
+a core at most, so the encoder never oversubscribes the cores; the threads' other work (FAISS,
+BM25, highlighting) is ~4 ms a question. (Were the ONNX export unusable, the torch fallback
+would run on that larger pool, at most ``max_concurrent_questions`` at once.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from ingest.settings import Settings
+from ingest.settings import Settings, cores_per_worker
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,19 +31,11 @@ _executors: dict[int, ThreadPoolExecutor] = {}  # by size: apps of one process s
 _lock = threading.Lock()
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def pool_size(settings: Settings) -> int:
     """``search_threads``, or the CPUs divided between the workers (at least 1, at least
     ``query_batch`` with the ONNX encoder)."""
     batch = settings.query_batch if settings.query_encoder == "onnx" else 1
-    return settings.search_threads or max(1, available_cpus() // settings.workers, batch)
+    return settings.search_threads or max(cores_per_worker(settings), batch)
 
 
 def executor(settings: Settings) -> ThreadPoolExecutor:

@@ -24,7 +24,7 @@ from ingest.embedder import Embedder
 from ingest.embedding.cache import encoder_dir
 from ingest.embedding.provision import ensure_encoder
 from ingest.errors import IndexIncompatibleError, NotReady
-from ingest.settings import Settings, usable_cores
+from ingest.settings import Settings, cores_per_worker
 from ingest.store.format import CURRENT
 from ingest.store.reader import StoredIndex
 from service.search.backend import SearchIndex, SearchRetriever
@@ -108,7 +108,7 @@ class Engine:
                 intra_op_threads=settings.query_threads,
                 query_cache_size=settings.query_cache_size,
                 question_batch=settings.query_batch,
-                question_passes=max(1, usable_cores() // settings.workers),  # one a core: batch only when all are busy
+                question_passes=cores_per_worker(settings),  # one a core: batch only when all are busy
             )
             if encoder is not None:
                 log.info("query encoder: onnxruntime, %s", encoder.cache_dir)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ingest.settings import Settings
+from ingest.settings import Settings, usable_cores
 from service.http import compute
 
 pytestmark = pytest.mark.usefixtures("hermetic")
@@ -51,7 +51,7 @@ def test_at_most_pool_size_questions_run_at_once_and_the_loop_keeps_running() ->
 
 
 def test_the_pool_is_sized_to_the_cpus_of_each_worker() -> None:
-    cpus = compute.available_cpus()
+    cpus = usable_cores()
     alone = {"_env_file": None, "query_batch": 1}
     assert compute.pool_size(Settings(**alone)) == cpus
     assert compute.pool_size(Settings(**alone, workers=2)) == max(1, cpus // 2)
@@ -60,7 +60,7 @@ def test_the_pool_is_sized_to_the_cpus_of_each_worker() -> None:
 
 
 def test_the_pool_lets_a_batch_of_questions_wait_at_the_encoder_together() -> None:
-    cpus = compute.available_cpus()
+    cpus = usable_cores()
     batch = min(64, cpus * 4)
     assert compute.pool_size(Settings(_env_file=None, query_batch=batch)) == batch
     assert compute.pool_size(Settings(_env_file=None, query_batch=8, search_threads=3)) == 3
