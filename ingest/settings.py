@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     query_encoder: Literal["onnx", "torch"] = "onnx"
     # Recent question embeddings kept per process by the ONNX encoder (0: none).
     query_cache_size: int = Field(1024, ge=0)
+    # Memory a serving process gives BM25 for its words' contributions (idf and length
+    # normalisation applied), per loaded generation; three quarters are filled with the
+    # commonest words at load. At a million passages 512 MiB took the in-process hybrid p99
+    # from 31-39 to 18-30 ms against 256 (docs/benchmarks.md); a small index never fills it.
+    bm25_cache_mib: int = Field(512, ge=0, le=1 << 20)
     # Questions of one serving process that wait while the ONNX encoder runs (one pass a core)
     # share its next forward pass, up to this many (1: each alone, the default). Measured over
     # HTTP on the 2-core EPYC, 8 against 1: throughput at 8 clients the same with one worker and

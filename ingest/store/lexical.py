@@ -30,10 +30,8 @@ B = 0.75
 # Memory for the per-term BM25 contributions a generation keeps (LexicalIndex._impact), 8 bytes
 # a posting: a word in a third of a million passages takes 2.7 MB. At a million passages the
 # 475 words of the 445 shared questions take 167 MiB; evicting them made p99 five times worse.
-IMPACT_CACHE_BYTES = 256 << 20
-# What :meth:`LexicalIndex.warm` fills of it before the first question: the words with the
-# longest postings, which are the ones a question pays most for the first time it meets them.
-WARM_BYTES = IMPACT_CACHE_BYTES * 3 // 4
+# The serving default is ``Settings.bm25_cache_mib``; this one is for an index opened bare.
+IMPACT_CACHE_BYTES = 512 << 20
 
 # Keep one-character tokens: "Article 3" must index the "3".
 _TOKEN = re.compile(r"(?u)\b\w+\b")
@@ -176,9 +174,13 @@ class LexicalIndex:
     """BM25 over the live passages of every segment of a generation, rows numbered as the
     generation numbers them (see :class:`~ingest.store.reader.StoredIndex`)."""
 
-    def __init__(self, parts: list[tuple[Postings, np.ndarray]], size: int) -> None:
-        """``parts``: each segment's postings and its local→generation row map (-1: deleted)."""
+    def __init__(
+        self, parts: list[tuple[Postings, np.ndarray]], size: int, cache_bytes: int = IMPACT_CACHE_BYTES
+    ) -> None:
+        """``parts``: each segment's postings and its local→generation row map (-1: deleted).
+        ``cache_bytes``: memory for the words' contributions (:meth:`_impact`)."""
         self.size = size
+        self.cache_bytes = cache_bytes
         self._parts = [_Part(p, rows, bool((rows < 0).any())) for p, rows in parts]
         # Summed as integers: exact, so the same live corpus has the same average however split.
         total = sum(int(np.asarray(p.lengths)[rows >= 0].sum(dtype=np.int64)) for p, rows in parts)
@@ -247,20 +249,22 @@ class LexicalIndex:
         with self._impacts_lock:
             self._impacts[term] = entry
             self._impacts_bytes += entry[0].nbytes + entry[1].nbytes
-            while self._impacts_bytes > IMPACT_CACHE_BYTES and len(self._impacts) > 1:
+            while self._impacts_bytes > self.cache_bytes and len(self._impacts) > 1:
                 _, (old_rows, old_values) = self._impacts.popitem(last=False)
                 self._impacts_bytes -= old_rows.nbytes + old_values.nbytes
         return entry
 
-    def warm(self, budget: int = WARM_BYTES) -> int:
+    def warm(self, budget: int | None = None) -> int:
         """Score ahead of any question the words with the most postings, until their
-        contributions take ``budget`` bytes of the cache; how many words were scored.
+        contributions take ``budget`` bytes of the cache (default: three quarters of it, so
+        that the words of new questions still find room); how many words were scored.
 
         A word's first question costs ~15 ns a posting (read, normalise, weigh), every later
         one a third of that: at a million passages a question's words hold about a million
         postings, so a fresh server's first questions took 20 ms more in BM25 alone. The
         commonest words are the dearest and the likeliest to be asked, whatever the questions;
         words never asked are the first the LRU drops."""
+        budget = self.cache_bytes * 3 // 4 if budget is None else budget
         totals: Counter[str] = Counter()
         for part in self._parts:
             lengths = np.diff(np.asarray(part.postings.indptr)).tolist()

@@ -22,7 +22,7 @@ import numpy as np
 from ingest.errors import IndexIncompatibleError, IndexMissingError
 from ingest.store.dense import top_n
 from ingest.store.format import CURRENT, MANIFEST, SEGMENTS, Manifest, deleted_file
-from ingest.store.lexical import LexicalIndex
+from ingest.store.lexical import IMPACT_CACHE_BYTES, LexicalIndex
 from ingest.store.segment import Segment
 from ingest.types import Document, Passage
 
@@ -50,8 +50,11 @@ class StoredIndex:
     segments), so a writer publishing a new generation never changes what it sees.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, lexical_cache_bytes: int = IMPACT_CACHE_BYTES) -> None:
+        """``lexical_cache_bytes``: what BM25 may keep of its words' contributions
+        (:class:`~ingest.store.lexical.LexicalIndex`)."""
         self.folder = folder
+        self.lexical_cache_bytes = lexical_cache_bytes
         self.manifest: Manifest = Manifest.load(folder / MANIFEST)
         self.segments: list[Segment] = []
         try:
@@ -110,14 +113,14 @@ class StoredIndex:
         self.canonical[np.lexsort((self.passage_span[:, 0], self.passage_doc))] = np.arange(len(self.passage_doc))
 
     @classmethod
-    def open(cls, index_dir: Path) -> StoredIndex:
+    def open(cls, index_dir: Path, lexical_cache_bytes: int = IMPACT_CACHE_BYTES) -> StoredIndex:
         """The current generation of ``index_dir``. A damaged or partly copied index
         (unreadable manifest, missing files, no model recorded) is an
         :class:`IndexIncompatibleError` naming the fix, not whatever the JSON, SQLite, FAISS
         or numpy reader raised."""
         folder = current_build(index_dir)
         try:
-            return cls(folder)
+            return cls(folder, lexical_cache_bytes)
         except IndexIncompatibleError:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, sqlite3.Error) as exc:
@@ -133,7 +136,8 @@ class StoredIndex:
     @cached_property
     def lexical(self) -> LexicalIndex:
         """BM25 over every live passage, with the whole generation's statistics."""
-        return LexicalIndex([(s.postings, rows) for s, rows in zip(self.segments, self.global_rows)], len(self))
+        parts = [(s.postings, rows) for s, rows in zip(self.segments, self.global_rows)]
+        return LexicalIndex(parts, len(self), self.lexical_cache_bytes)
 
     def _locate(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each row's segment and local row."""

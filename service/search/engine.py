@@ -141,7 +141,7 @@ class Engine:
             return self._snapshot
 
     def _open_embedded(self) -> Snapshot:
-        index = StoredIndex.open(self.index_dir)
+        index = StoredIndex.open(self.index_dir, self.settings.bm25_cache_mib << 20)
         try:
             check_model(index, self.settings)
             faiss.omp_set_num_threads(self.settings.query_threads)  # no second pool beside onnxruntime's

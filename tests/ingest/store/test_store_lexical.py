@@ -118,3 +118,18 @@ def test_warming_scores_the_commonest_words_first_within_its_budget_and_changes_
     assert list(index._impacts)[1] == "forest"  # the second commonest (two passages) next
     for question in ["harbour toll at night", "forest trail", "tide harbour", "zebra"]:
         np.testing.assert_array_equal(index.scores(question), cold.scores(question))
+
+
+def test_the_cache_stays_within_its_bytes_and_warming_fills_three_quarters_of_it() -> None:
+    texts = ["harbour fee at night", "harbour toll", "harbour master", "forest trail", "forest ranger", "tide"]
+    postings = Postings.build(tokenize(texts))
+    posting = 8  # a cached posting: its int32 row and float32 contribution
+    cold = LexicalIndex([(postings, np.arange(len(texts)))], len(texts))
+    small = LexicalIndex([(postings, np.arange(len(texts)))], len(texts), cache_bytes=3 * posting)
+    np.testing.assert_array_equal(small.scores("harbour"), cold.scores("harbour"))
+    np.testing.assert_array_equal(small.scores("forest"), cold.scores("forest"))  # harbour no longer fits beside it
+    assert list(small._impacts) == ["forest"] and small._impacts_bytes <= 3 * posting
+    np.testing.assert_array_equal(small.scores("harbour forest"), cold.scores("harbour forest"))
+    # Three quarters of four postings: the commonest word (three postings), then no more.
+    warmed = LexicalIndex([(postings, np.arange(len(texts)))], len(texts), cache_bytes=4 * posting)
+    assert warmed.warm() == 1 and list(warmed._impacts) == ["harbour"]

@@ -129,3 +129,21 @@ def test_the_onnx_engine_ranks_as_the_torch_engine(built: BuiltIndex, embedder: 
     finally:
         onnx.index.close()
         torch_engine.index.close()
+
+
+def test_the_bm25_cache_is_sized_by_settings_and_changes_no_answer(built: BuiltIndex) -> None:
+    """`CLAUSEWISE_BM25_CACHE_MIB` bounds what a serving process keeps of BM25's words; a cache
+    of nothing recomputes every word and ranks the same."""
+    roomy = Engine(clean_settings(index_dir=built.index_dir, corpus_dir=built.folder)).load()
+    bare = Engine(clean_settings(index_dir=built.index_dir, corpus_dir=built.folder, bm25_cache_mib=0)).load()
+    try:
+        assert roomy.index.lexical.cache_bytes == 512 << 20
+        assert roomy.index.lexical._impacts  # warmed at load: the whole small vocabulary fits
+        assert bare.index.lexical.cache_bytes == 0 and len(bare.index.lexical._impacts) <= 1
+        for question in (KESTRELMOOR, "Which districts are safe?", "Article 2"):
+            a = [(h.passage.id, round(h.score, 6)) for h in roomy.retriever.run(question, 5, "lexical")]
+            b = [(h.passage.id, round(h.score, 6)) for h in bare.retriever.run(question, 5, "lexical")]
+            assert a == b, question
+    finally:
+        roomy.index.close()
+        bare.index.close()
