@@ -34,7 +34,7 @@ def stitch(passages: list[Passage]) -> Passage:
     text, end = ordered[0].text, ordered[0].char_end
     for p in ordered[1:]:
         if p.char_end > end:
-            text += p.text[end - p.char_start :] if p.char_start < end else " " + p.text
+            text += p.text[end - p.char_start :]  # a group is one span: touching or overlapping
             end = p.char_end
     pages = [n for p in ordered for n in (p.page_start, p.page_end) if n is not None]
     return replace(
@@ -99,7 +99,7 @@ def main() -> None:
     retrievers = {name: Engine(Settings(index_dir=path)).load().retriever for name, (path, _, _) in sets.items()}
     rows = []
     for most in (int(m) for m in args.most.split(",")):
-        row = [f"at most {most} a passage" if most > 1 else "1 (shipped: no merging)"]
+        row = [f"at most {most} a passage" if most > 1 else "none (shipped)"]
         for name, (_, questions, per_doc) in sets.items():
             ask = asker(retrievers[name], most, args.window)
             (result,) = evaluate(questions, ask, ["hybrid"], [1, 5, 10], per_doc)

@@ -100,7 +100,8 @@ def _indexes(
 ) -> Iterator[list[tuple[tuple[int, int, int], StoredIndex, bool]]]:
     """The user's index and one temporary re-chunked copy per other passage size, as
     ``((tokens, overlap, flat tokens), index, is_original)``; the copies are deleted afterwards."""
-    original = StoredIndex.open(index_dir)
+    cache = settings.bm25_cache_mib << 20
+    original = StoredIndex.open(index_dir, cache)
     chunking = original.manifest.chunking
     current = (chunking.max_tokens, chunking.overlap, chunking.flat_max_tokens or chunking.max_tokens)
     opened = [(current, original, True)]
@@ -136,7 +137,7 @@ def _indexes(
                         f"warning: the copy holds {report.documents} documents, your index {len(original.documents)} "
                         f"({failed}); rebuild your index with this clausewise for a like-for-like comparison"
                     )
-                opened.append((sizes, StoredIndex.open(target), False))
+                opened.append((sizes, StoredIndex.open(target, cache), False))
         yield opened
     finally:
         for _, stored, _ in opened:

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # normalisation applied), per loaded generation; three quarters are filled with the
     # commonest words at load. At a million passages 512 MiB took the in-process hybrid p99
     # from 31-39 to 18-30 ms against 256 (docs/benchmarks.md); a small index never fills it.
+    # 0: no warming, and only the last word asked is kept. The PostgreSQL backend ignores it.
+    # Its default is the bare StoredIndex's (ingest.store.lexical.IMPACT_CACHE_BYTES, tested).
     bm25_cache_mib: int = Field(512, ge=0, le=1 << 20)
     # Questions of one serving process that wait while the ONNX encoder runs (one pass a core)
     # share its next forward pass, up to this many (1: each alone, the default). Measured over

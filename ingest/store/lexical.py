@@ -254,6 +254,13 @@ class LexicalIndex:
                 self._impacts_bytes -= old_rows.nbytes + old_values.nbytes
         return entry
 
+    def drop_cache(self) -> None:
+        """Forget every word's contributions (a generation about to be replaced); words
+        asked afterwards are computed again, so scores do not change."""
+        with self._impacts_lock:
+            self._impacts.clear()
+            self._impacts_bytes = 0
+
     def warm(self, budget: int | None = None) -> int:
         """Score ahead of any question the words with the most postings, until their
         contributions take ``budget`` bytes of the cache (default: three quarters of it, so

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from bm25s.stopwords import STOPWORDS_EN
 
+from ingest.settings import Settings
 from ingest.store import lexical
 from ingest.store.lexical import LexicalIndex, Postings, tokenize, tokenize_one
 
@@ -133,3 +134,18 @@ def test_the_cache_stays_within_its_bytes_and_warming_fills_three_quarters_of_it
     # Three quarters of four postings: the commonest word (three postings), then no more.
     warmed = LexicalIndex([(postings, np.arange(len(texts)))], len(texts), cache_bytes=4 * posting)
     assert warmed.warm() == 1 and list(warmed._impacts) == ["harbour"]
+
+
+def test_a_bare_index_and_the_service_default_to_the_same_bm25_cache() -> None:
+    """Benchmarks and tools that open an index without settings measure what the service runs."""
+    assert Settings.model_fields["bm25_cache_mib"].default << 20 == lexical.IMPACT_CACHE_BYTES
+
+
+def test_a_dropped_cache_is_computed_again_with_the_same_scores() -> None:
+    texts = ["harbour fee at night", "harbour toll", "forest trail"]
+    postings = Postings.build(tokenize(texts))
+    index = LexicalIndex([(postings, np.arange(len(texts)))], len(texts))
+    before = index.scores("harbour toll")
+    index.drop_cache()
+    assert not index._impacts and index._impacts_bytes == 0
+    np.testing.assert_array_equal(index.scores("harbour toll"), before)

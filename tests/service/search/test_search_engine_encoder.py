@@ -147,3 +147,30 @@ def test_the_bm25_cache_is_sized_by_settings_and_changes_no_answer(built: BuiltI
     finally:
         roomy.index.close()
         bare.index.close()
+
+
+def test_a_reload_lets_the_replaced_generation_s_bm25_cache_go_and_it_still_answers(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Two generations' BM25 caches never sit side by side (at a million passages ~900 MiB):
+    the one being replaced is emptied before the new one warms, and a request still holding it
+    gets the same scores, computed again."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tide.txt").write_text("Tide Tables\n\nArticle 1\nThe spring tide is marked with a red flag.\n")
+    first = build_index(corpus, tmp_path / "index", embedder)
+    engine = Engine(first.settings, embedder=embedder)
+    old = engine.load()
+    question = "Which flag marks the spring tide?"
+    before = [(h.passage.id, h.score) for h in old.retriever.run(question, 3, "lexical")]
+    assert old.index.lexical._impacts
+    (corpus / "fog.txt").write_text("Fog Rules\n\nArticle 1\nIn fog every vessel sounds its horn twice a minute.\n")
+    build_index(corpus, tmp_path / "index", embedder)
+    new = engine.load()
+    try:
+        assert new.version != old.version and new.index.lexical._impacts
+        assert not old.index.lexical._impacts
+        assert [(h.passage.id, h.score) for h in old.retriever.run(question, 3, "lexical")] == before
+    finally:
+        new.index.close()
+        old.index.close()
