@@ -139,6 +139,12 @@ class StoredIndex:
         parts = [(s.postings, rows) for s, rows in zip(self.segments, self.global_rows)]
         return LexicalIndex(parts, len(self), self.lexical_cache_bytes)
 
+    def drop_caches(self) -> None:
+        """Let go of what BM25 keeps of its words (a generation being replaced): a request
+        still on this generation computes the words it uses again, with the same scores."""
+        if "lexical" in vars(self):  # never built: nothing to drop, and nothing to build
+            self.lexical.drop_cache()
+
     def _locate(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each row's segment and local row."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -132,11 +132,10 @@ class Engine:
             # product took 10 ms on a busy machine against 0.3 ms on one thread.
             threadpool_limits(self.settings.query_threads, user_api="blas")
             gc.unfreeze()  # the snapshot being replaced becomes collectable again
-            if current is not None and isinstance(current.index, StoredIndex) and "lexical" in vars(current.index):
+            if current is not None and isinstance(current.index, StoredIndex):
                 # Its BM25 cache (up to `bm25_cache_mib`) goes now, not after the new generation
                 # has warmed its own: at a million passages the two would overlap by ~900 MiB.
-                # Requests still on it recompute the words they use.
-                current.index.lexical.drop_cache()
+                current.index.drop_caches()
             self._snapshot = self._open_postgres() if self.settings.backend == "postgres" else self._open_embedded()
             # What a loaded index holds lives until the next switch: kept out of the collector,
             # a full collection costs ~0 ms instead of ~70 ms at a million passages (194,000
