@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -61,4 +62,8 @@ def main(corpus: Path = SHARED / "corpus") -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--corpus", type=Path, default=SHARED / "corpus", help="the folder built (default: ../shared/corpus)"
+    )
+    main(parser.parse_args().corpus)
