@@ -14,6 +14,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pypdf
 from docgen import write_pdf
 
 
@@ -61,9 +62,17 @@ def _one_page(content: bytes) -> list[bytes]:
     ]
 
 
-def slow_pdf(operators: int = 400_000) -> bytes:
+def slow_pdf(operators: int | None = None) -> bytes:
     """One page whose content stream is ``operators`` tiny text-showing operations: small on
-    disk (it compresses well), seconds to minutes for pypdf's text extraction."""
+    disk (it compresses well), seconds to minutes for pypdf's text extraction.
+
+    The default stays under pypdf's own per-stream parsing budget (pypdf 7: 2M tokens, five per
+    operation here) so that what stops the file is the worker's time limit, not a race between
+    that limit and pypdf reaching its budget (which it does in about the limit's time)."""
+    if operators is None:
+        configuration = getattr(pypdf, "get_configuration", None)  # pypdf >= 7
+        budget = configuration().stream_parsing_work_maximum_count if configuration else 2_000_000
+        operators = int(budget * 0.85) // 5
     ops = b"BT /F1 1 Tf " + b"1 0 Td (a) Tj " * operators + b"ET"
     return raw_pdf(_one_page(_stream(ops)))
 
