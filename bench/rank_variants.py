@@ -29,6 +29,7 @@ from evaluation.metrics import BUDGET_KEY, Outcome, Returned, summarize
 from evaluation.qa import Question, load_questions
 from ingest.settings import Settings
 from ingest.store.lexical import tokenize_one
+from ingest.store.reader import StoredIndex
 from service.search.engine import Engine
 from service.search.fusion import fuse, lexical_bound, min_max
 from service.search.retriever import Retriever
@@ -56,6 +57,8 @@ class Case:
     query: np.ndarray  # the question's vector
     vectors: np.ndarray  # the candidates' vectors, rows parallel to ``rows``
     feedback: dict[str, tuple[np.ndarray, np.ndarray]]  # expanded lexical results, by variant name
+    neighbours: dict[int, tuple[int, int]]  # candidate row → the passages before and after it (-1: none)
+    doc_of: dict[int, int]  # candidate row → its document
 
 
 def load_retriever(index: Path) -> Retriever:
@@ -111,6 +114,20 @@ class SentenceVectors:
         return np.array([float((self.vectors[r] @ vector).max()) for r in rows.tolist()])
 
 
+def neighbours(index: StoredIndex, rows: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Each row's previous and next passage in its document (by text offset; -1: none)."""
+    order = np.empty_like(index.canonical)
+    order[index.canonical] = np.arange(len(order))
+    out = {}
+    for row, at in zip(rows.tolist(), index.canonical[rows].tolist()):
+        pair = []
+        for step in (-1, 1):
+            other = int(order[at + step]) if 0 <= at + step < len(order) else -1
+            pair.append(other if other >= 0 and index.passage_doc[other] == index.passage_doc[row] else -1)
+        out[row] = (pair[0], pair[1])
+    return out
+
+
 def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> list[Case]:
     index, depth = retriever.index, retriever.settings.candidates
     by_sentence = SentenceVectors(retriever)
@@ -140,8 +157,22 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
         passages = index.passages(rows.tolist())
         sources = [index.documents[p.doc_id].source for p in passages]
         hits = np.array([is_hit(q, s, p.text) for s, p in zip(sources, passages)])
+        scored = np.union1d(rows, np.fromiter(boosted, dtype=rows.dtype))  # boosted rows may lie outside
         case = Case(
-            q, rows, feats, hits, dense, lexical, bound, boosted, q.doc or "", vector, index.vectors_of(rows), {}
+            q,
+            rows,
+            feats,
+            hits,
+            dense,
+            lexical,
+            bound,
+            boosted,
+            q.doc or "",
+            vector,
+            index.vectors_of(rows),
+            {},
+            neighbours(index, scored),
+            dict(zip(scored.tolist(), index.passage_doc[scored].tolist())),
         )
         for terms in PRF_TERMS:  # re-ask BM25 with words of the first passages
             expansion = feedback_words(retriever, case, terms)
@@ -244,6 +275,44 @@ def zscore(case: Case, alpha: float = 0.5) -> dict[int, float]:
     return with_boost(case, fused, 0.2)
 
 
+def rrf(case: Case, k: int = 60) -> dict[int, float]:
+    """Reciprocal rank fusion: each side adds 1 / (k + rank), whatever its scores."""
+    fused: dict[int, float] = {}
+    for rows, _ in (case.dense, case.lexical):
+        for rank, row in enumerate(rows.tolist(), 1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+    return with_boost(case, fused, 0.2 * 2 / (k + 1))  # the boost in the same units as rank 1
+
+
+def smoothed(weight: float) -> Callable[[Case], dict[int, float]]:
+    """The baseline plus ``weight`` × the better of the passage's two neighbours' fused scores:
+    a passage whose article goes on about the question beats an isolated match."""
+
+    def score(case: Case) -> dict[int, float]:
+        base = with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
+        out = {}
+        for row, value in base.items():
+            around = [base.get(n, 0.0) for n in case.neighbours[row] if n >= 0]
+            out[row] = value + weight * max(around, default=0.0)
+        return out
+
+    return score
+
+
+def document_prior(weight: float) -> Callable[[Case], dict[int, float]]:
+    """The baseline plus ``weight`` × the best fused score of the passage's document."""
+
+    def score(case: Case) -> dict[int, float]:
+        base = with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
+        best: dict[int, float] = {}
+        for row, value in base.items():
+            doc = case.doc_of[row]
+            best[doc] = max(best.get(doc, 0.0), value)
+        return {row: value + weight * best[case.doc_of[row]] for row, value in base.items()}
+
+    return score
+
+
 VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
     "baseline: min-max, alpha 0.5": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.5), 0.2),
     "min-max, alpha 0.6": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.6), 0.2),
@@ -262,6 +331,12 @@ VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
     "PRF dense (Rocchio, 3 passages, beta 0.6)": prf_dense(0.6),
     "PRF lexical (+5 words of 3 passages)": prf_lexical(5),
     "PRF lexical (+10 words of 3 passages)": prf_lexical(10),
+    "reciprocal rank fusion (k 60)": rrf,
+    "reciprocal rank fusion (k 20)": lambda c: rrf(c, 20),
+    "+ neighbour passages 0.2": smoothed(0.2),
+    "+ neighbour passages 0.4": smoothed(0.4),
+    "+ document's best passage 0.2": document_prior(0.2),
+    "+ document's best passage 0.5": document_prior(0.5),
 }
 
 
