@@ -187,6 +187,7 @@ def recorded_settings(manifest: Manifest, settings) -> dict:
         "model": manifest.model.name,
         "passages (tokens/overlap)": passages_label(chunking.max_tokens, chunking.overlap, chunking.flat_max_tokens),
         "fusion_alpha": settings.fusion_alpha,
+        "fusion_lexical": settings.fusion_lexical,
         "candidates": settings.candidates,
         "article_boost": settings.article_boost,
     }

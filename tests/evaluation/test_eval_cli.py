@@ -53,6 +53,24 @@ def test_the_default_report_folder_is_named_after_the_question_set(
     assert _metrics(tmp_path / "eval-report" / "qa" / "results.json")["lexical"]["recall@1"] == pytest.approx(0.6)
 
 
+def test_the_report_records_the_fusion_it_ran_with(
+    eval_cli, tiny, qa_file: Path, shared_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs that differ only by an environment variable must be told apart by their reports."""
+    from ingest.settings import get_settings
+
+    monkeypatch.setenv("CLAUSEWISE_FUSION_LEXICAL", "bound")
+    monkeypatch.setenv("CLAUSEWISE_FUSION_ALPHA", "0.3")
+    get_settings.cache_clear()  # the command reads the settings once per process
+    try:
+        result = eval_cli(str(qa_file), "--index", str(tiny.index_dir), "--mode", "hybrid", "-q", "--out", "out")
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "out" / "results.json").read_text())["settings"]
+    assert (recorded["fusion_lexical"], recorded["fusion_alpha"]) == ("bound", 0.3)
+
+
 @pytest.fixture
 def served(tiny, tiny_engine) -> Iterator[str]:
     """The app over the tiny index, served by uvicorn on a free loopback port."""
