@@ -56,12 +56,15 @@ bench: install
 
 # Newest versions pyproject.toml admits, resolved in a throwaway virtualenv, into constraints.txt
 # (its comment header kept). Run `make test` after it: the new set is then installed and tested.
+# One shell, stopping at the first failure: a failed resolve leaves constraints.txt as it was.
 lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet --upgrade pip
-	.lock-venv/bin/pip install --quiet -e '.[test]'
-	{ grep '^#' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt.new
-	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
+	set -e; trap 'rm -rf .lock-venv constraints.txt.new .lock-freeze' EXIT; \
+	  rm -rf .lock-venv; $(PYTHON) -m venv .lock-venv; \
+	  .lock-venv/bin/pip install --quiet --upgrade pip; \
+	  .lock-venv/bin/pip install --quiet -e '.[test]'; \
+	  .lock-venv/bin/pip freeze --exclude-editable > .lock-freeze; \
+	  { grep '^#' constraints.txt; grep -v '^torch==' .lock-freeze; } > constraints.txt.new; \
+	  mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(INDEX) .pytest_cache
