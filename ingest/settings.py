@@ -82,11 +82,11 @@ class Settings(BaseSettings):
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     article_boost: float = Field(0.2, ge=0.0)
     # How the lexical side is scaled before fusion: "minmax" over its candidates, or "bound":
-    # divided by the best score the question could reach (its terms' idf), so that a match
-    # on common words weighs little (service/search/fusion.py). "bound" raises R@1 and MRR on
-    # both shared sets (treaties 0.489 -> 0.556, policies 0.170 -> 0.185) but loses 5 of 400
-    # policy questions within 2,000 characters and the chat's follow-up rule's gain at rank 1
-    # (tests/service/search/test_search_followups.py): not the default until both are mended.
+    # divided by the best BM25 score the question could reach (its terms' idf), so that a match
+    # on common words weighs little (service/search/fusion.py); the embedded backend only. At
+    # alpha 0.3, "bound" gains on both shared sets within noise but gets 2 of 18 hand-made chat
+    # follow-ups wrong at rank 1 that min-max gets right (tests/service/search/
+    # test_search_followups.py; docs/benchmarks.md, *Fusion variants*): not the default.
     fusion_lexical: Literal["minmax", "bound"] = "minmax"
     # Answers whose confidence (0..1, service/search/confidence.py) is below this abstain:
     # /ask flags them, the chat says the documents do not answer. Chosen by bench/abstention.py.
@@ -221,6 +221,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CLAUSEWISE_BACKEND=postgres needs CLAUSEWISE_POSTGRES_DSN, e.g. "
                 "postgresql://user@db-host/clausewise (or unset CLAUSEWISE_BACKEND for the embedded index)"
+            )
+        if self.backend == "postgres" and self.fusion_lexical == "bound":
+            raise ValueError(
+                "CLAUSEWISE_FUSION_LEXICAL=bound needs BM25 scores, which the postgres backend does not "
+                "compute (it ranks words with ts_rank_cd): unset CLAUSEWISE_FUSION_LEXICAL, or use the embedded index"
             )
         return self
 
