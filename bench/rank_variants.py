@@ -114,10 +114,9 @@ class SentenceVectors:
         return np.array([float((self.vectors[r] @ vector).max()) for r in rows.tolist()])
 
 
-def neighbours(index: StoredIndex, rows: np.ndarray) -> dict[int, tuple[int, int]]:
-    """Each row's previous and next passage in its document (by text offset; -1: none)."""
-    order = np.empty_like(index.canonical)
-    order[index.canonical] = np.arange(len(order))
+def neighbours(index: StoredIndex, order: np.ndarray, rows: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Each row's previous and next passage in its document (by text offset; -1: none);
+    ``order`` is the inverse of ``index.canonical`` (position → row)."""
     out = {}
     for row, at in zip(rows.tolist(), index.canonical[rows].tolist()):
         pair = []
@@ -133,6 +132,8 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
     by_sentence = SentenceVectors(retriever)
     section_vec, section_of = centroids(retriever, index.passage_doc.astype(np.int64) * 100_000 + index.passage_section)
     doc_vec, doc_of = centroids(retriever, index.passage_doc)
+    order = np.empty_like(index.canonical)  # position in (document, offset) order → row
+    order[index.canonical] = np.arange(len(order))
     out = []
     for q in questions:
         mask = index.mask(source=q.doc) if per_doc and q.doc else None
@@ -171,7 +172,7 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
             vector,
             index.vectors_of(rows),
             {},
-            neighbours(index, scored),
+            neighbours(index, order, scored),
             dict(zip(scored.tolist(), index.passage_doc[scored].tolist())),
         )
         for terms in PRF_TERMS:  # re-ask BM25 with words of the first passages
@@ -189,8 +190,7 @@ PRF_TERMS = (5, 10)
 
 
 def first_rows(case: Case, k: int = PRF_DOCS) -> list[int]:
-    baseline = with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
-    return [r for r, _ in sorted(baseline.items(), key=lambda item: -item[1])[:k]]
+    return [r for r, _ in sorted(baseline(case).items(), key=lambda item: -item[1])[:k]]
 
 
 def feedback_words(retriever: Retriever, case: Case, n: int) -> str:
@@ -275,6 +275,11 @@ def zscore(case: Case, alpha: float = 0.5) -> dict[int, float]:
     return with_boost(case, fused, 0.2)
 
 
+def baseline(case: Case) -> dict[int, float]:
+    """The shipped ranking: min-max fusion at alpha 0.5 plus the article boost."""
+    return with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
+
+
 def rrf(case: Case, k: int = 60) -> dict[int, float]:
     """Reciprocal rank fusion: each side adds 1 / (k + rank), whatever its scores."""
     fused: dict[int, float] = {}
@@ -289,7 +294,7 @@ def smoothed(weight: float) -> Callable[[Case], dict[int, float]]:
     a passage whose article goes on about the question beats an isolated match."""
 
     def score(case: Case) -> dict[int, float]:
-        base = with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
+        base = baseline(case)
         out = {}
         for row, value in base.items():
             around = [base.get(n, 0.0) for n in case.neighbours[row] if n >= 0]
@@ -303,7 +308,7 @@ def document_prior(weight: float) -> Callable[[Case], dict[int, float]]:
     """The baseline plus ``weight`` × the best fused score of the passage's document."""
 
     def score(case: Case) -> dict[int, float]:
-        base = with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
+        base = baseline(case)
         best: dict[int, float] = {}
         for row, value in base.items():
             doc = case.doc_of[row]
@@ -314,7 +319,7 @@ def document_prior(weight: float) -> Callable[[Case], dict[int, float]]:
 
 
 VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
-    "baseline: min-max, alpha 0.5": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.5), 0.2),
+    "baseline: min-max, alpha 0.5": baseline,
     "min-max, alpha 0.6": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.6), 0.2),
     "lexical / question bound, alpha 0.5": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.5, c.bound), 0.2),
     "lexical / question bound, alpha 0.4": lambda c: with_boost(c, fuse(c.dense, c.lexical, 0.4, c.bound), 0.2),
