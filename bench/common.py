@@ -48,7 +48,7 @@ def _high_water_kib(pid: int) -> int:
     return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int, str]:
     """Run ``cmd``; return wall seconds, the peak RSS in MiB of its largest process (itself or
     a worker it started), and its output.
 
@@ -57,7 +57,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, s
     child of a benchmark holding gigabytes reports gigabytes whatever it used itself."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd)
         peaks: dict[int, int] = {}
         while proc.poll() is None:
             for pid in [proc.pid, *descendants(proc.pid)]:

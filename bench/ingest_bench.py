@@ -1,11 +1,24 @@
-"""Ingestion benchmark: a full build of ../shared/corpus and an unchanged re-run, side by side."""
+"""Ingestion benchmark: a full build of ../shared/corpus and an unchanged re-run, side by side.
+
+    python bench/ingest_bench.py                                  # this checkout (make bench)
+    python bench/ingest_bench.py --tree ../before --runs 2 --env CLAUSEWISE_OCR=false
+        # full builds of this checkout and another, interleaved; --env adds a row of this
+        # checkout with those settings (repeatable, several KEY=VALUE in one string)
+
+Another checkout is run by this venv's interpreter with ``PYTHONPATH`` set to it and its own
+folder as the working directory (``python -m`` puts the working directory first on
+``sys.path``, so running it from here would import this checkout's code); it must share this
+venv's dependencies.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -61,9 +74,60 @@ def main(corpus: Path = SHARED / "corpus") -> dict:
     return result
 
 
+def built_counts(index: Path) -> dict:
+    """Documents and passages of the newest manifest under ``index``, whichever layout the
+    checkout wrote (``generations/`` now, ``builds/`` before the segmented index)."""
+    newest = max(index.glob("*/*/manifest.json"), key=lambda path: path.stat().st_mtime)
+    return json.loads(newest.read_text())["counts"]
+
+
+def side_by_side(corpus: Path, trees: list[Path], envs: list[str], runs: int) -> None:
+    """Full builds of each checkout (and of this one per ``envs``), interleaved ``runs`` times."""
+    rows: list[tuple[str, list[str], dict, Path | None]] = [
+        (f"`{tree}`", [sys.executable, "-m", "service.cli"], {"PYTHONPATH": str(tree)}, tree) for tree in trees
+    ]
+    rows.append(("this checkout", [CLAUSEWISE], {}, None))
+    for spec in envs:
+        settings = dict(item.split("=", 1) for item in spec.split())
+        rows.append((f"this checkout, `{spec}`", [CLAUSEWISE], settings, None))
+    measured: dict[str, list[tuple[float, int, dict]]] = {name: [] for name, *_ in rows}
+    for _ in range(runs):
+        for name, command, env, cwd in rows:
+            index = Path(tempfile.mkdtemp(prefix="clausewise-bench-side-"))
+            try:
+                seconds, peak, _ = run_measured(
+                    [*command, "ingest", str(corpus.resolve()), "--index", str(index), "-q"], env, cwd
+                )
+                measured[name].append((seconds, peak, built_counts(index)))
+            finally:
+                shutil.rmtree(index, ignore_errors=True)
+    table = []
+    for name, results in measured.items():
+        counts = results[0][2]
+        walls = [seconds for seconds, _, _ in results]
+        table.append(
+            [
+                name,
+                counts["documents"],
+                counts["passages"],
+                ", ".join(f"{seconds:.1f}" for seconds in walls),
+                f"{counts['passages'] / statistics.median(walls):.1f}",
+                "–".join(str(p) for p in sorted({peak for _, peak, _ in results})),
+            ]
+        )
+    print(md_table(["code", "documents", "passages", "wall s", "median passages/s", "peak RSS MiB"], table))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--corpus", type=Path, default=SHARED / "corpus", help="the folder built (default: ../shared/corpus)"
     )
-    main(parser.parse_args().corpus)
+    parser.add_argument("--tree", type=Path, action="append", default=[], help="another checkout to compare")
+    parser.add_argument("--env", action="append", default=[], help="a row of this checkout with KEY=VALUE settings")
+    parser.add_argument("--runs", type=int, default=2, help="full builds of each row, interleaved (with --tree/--env)")
+    args = parser.parse_args()
+    if args.tree or args.env:
+        side_by_side(args.corpus, [tree.resolve() for tree in args.tree], args.env, args.runs)
+    else:
+        main(args.corpus)
