@@ -59,6 +59,7 @@ class Case:
     feedback: dict[str, tuple[np.ndarray, np.ndarray]]  # expanded lexical results, by variant name
     neighbours: dict[int, tuple[int, int]]  # candidate row → the passages before and after it (-1: none)
     doc_of: dict[int, int]  # candidate row → its document
+    heading: np.ndarray  # cosine of the question with the passage's own heading (0: none)
 
 
 def load_retriever(index: Path) -> Retriever:
@@ -90,6 +91,26 @@ def sentences(text: str) -> list[str]:
     elif carry:
         out.append(carry)
     return out or [text]
+
+
+class HeadingVectors:
+    """The innermost heading of each candidate's section ("Article 33 — Prohibition of expulsion
+    or return"), embedded once by the index's query encoder; a passage under no heading scores 0."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def cosines(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(rows))
+        for i, passage in enumerate(self.retriever.index.passages(rows.tolist())):
+            heading = (passage.section or "").split(" > ")[-1].strip()
+            if not heading:
+                continue
+            if heading not in self.vectors:
+                self.vectors[heading] = self.retriever.embedder.embed_query(heading)
+            out[i] = float(self.vectors[heading] @ vector)
+        return out
 
 
 class SentenceVectors:
@@ -130,6 +151,7 @@ def neighbours(index: StoredIndex, order: np.ndarray, rows: np.ndarray) -> dict[
 def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> list[Case]:
     index, depth = retriever.index, retriever.settings.candidates
     by_sentence = SentenceVectors(retriever)
+    by_heading = HeadingVectors(retriever)
     section_vec, section_of = centroids(retriever, index.passage_doc.astype(np.int64) * 100_000 + index.passage_section)
     doc_vec, doc_of = centroids(retriever, index.passage_doc)
     order = np.empty_like(index.canonical)  # position in (document, offset) order → row
@@ -174,6 +196,7 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
             {},
             neighbours(index, order, scored),
             dict(zip(scored.tolist(), index.passage_doc[scored].tolist())),
+            by_heading.cosines(rows, vector),
         )
         for terms in PRF_TERMS:  # re-ask BM25 with words of the first passages
             expansion = feedback_words(retriever, case, terms)
@@ -263,6 +286,20 @@ def blend(name: str, weight: float, alpha: float = 0.5) -> Callable[[Case], dict
     return score
 
 
+def heading_blend(weight: float) -> Callable[[Case], dict[int, float]]:
+    """The baseline plus ``weight`` × the min-max, over the candidates, of the cosine between
+    the question and the passage's own heading: an article's title says what it is about."""
+
+    def score(case: Case) -> dict[int, float]:
+        fused = baseline(case)
+        extra = min_max(case.heading)
+        for row, value in zip(case.rows.tolist(), extra.tolist()):
+            fused[row] = fused.get(row, 0.0) + weight * value
+        return fused
+
+    return score
+
+
 def zscore(case: Case, alpha: float = 0.5) -> dict[int, float]:
     fused: dict[int, float] = {}
     for weight, (rows, scores) in ((alpha, case.dense), (1 - alpha, case.lexical)):
@@ -342,6 +379,9 @@ VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
     "+ neighbour passages 0.4": smoothed(0.4),
     "+ document's best passage 0.2": document_prior(0.2),
     "+ document's best passage 0.5": document_prior(0.5),
+    "+ own heading 0.1": heading_blend(0.1),
+    "+ own heading 0.2": heading_blend(0.2),
+    "+ own heading 0.4": heading_blend(0.4),
 }
 
 
