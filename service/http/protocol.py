@@ -2,9 +2,8 @@
 a bound on the request head, which uvicorn enforces only for its pure-Python h11 parser.
 
 Why not h11: measured side by side (`bench/http_bench.py`, 2 workers, 8 clients, treaties
-index, five interleaved pairs of runs on the same two cores), httptools answered a median 1.10×
-the requests/s of h11 (150.4 against 136.6; the pairs' ratios 0.99–1.16): once the question
-encoder got fast, parsing HTTP in pure Python was a visible part of a request's CPU.
+index, two interleaved runs), h11 answered 133–138 requests/s and httptools 154–158 on the same
+two cores: parsing in Python was ~15 % of a request's CPU once the question encoder got fast.
 Why not plain httptools: llhttp sets no limit on the request line and headers, so a client
 could make a worker hold gigabytes by never ending its headers. Here the bytes received
 between the start of a request and the end of its headers are counted as they arrive, and past
