@@ -132,9 +132,9 @@ def _calls_tool(body: bytes) -> bool:
 def uvicorn_limits(settings: Settings) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.run`` that bound what clients can make it hold."""
     return {
-        # httptools (C) with this project's bound on the request head (service/http/protocol.py):
-        # 15 % more requests/s than h11, the parser whose limit uvicorn enforces itself.
-        "http": "service.http.protocol:BoundedHttpToolsProtocol",
+        # h11: the parser whose limit on the request line and headers uvicorn enforces
+        # (httptools has none); the parsing cost is small beside a question's.
+        "http": "h11",
         "h11_max_incomplete_event_size": settings.max_header_kb * 1024,
         "limit_concurrency": settings.max_connections,  # connections and tasks; 503 past it
         "backlog": settings.backlog,
