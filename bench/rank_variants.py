@@ -60,6 +60,7 @@ class Case:
     neighbours: dict[int, tuple[int, int]]  # candidate row → the passages before and after it (-1: none)
     doc_of: dict[int, int]  # candidate row → its document
     heading: np.ndarray  # cosine of the question with the passage's own heading (0: none)
+    hubness: np.ndarray  # each candidate's mean cosine to its 10 nearest passages (CSLS)
 
 
 def load_retriever(index: Path) -> Retriever:
@@ -74,6 +75,18 @@ def centroids(retriever: Retriever, keys: np.ndarray) -> tuple[np.ndarray, np.nd
     np.add.at(sums, inverse, index.vectors_of(np.arange(len(index))))
     sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
     return sums.astype(np.float32), inverse
+
+
+def hubness(retriever: Retriever, k: int = 10) -> np.ndarray:
+    """Each passage's mean cosine to its ``k`` nearest other passages of the index: how much a
+    passage looks like everything (a definition article, a preamble), the r term of CSLS."""
+    vectors = retriever.index.vectors_of(np.arange(len(retriever.index))).astype(np.float32)
+    out = np.empty(len(vectors), dtype=np.float64)
+    for start in range(0, len(vectors), 1024):
+        sims = vectors[start : start + 1024] @ vectors.T
+        np.fill_diagonal(sims[:, start : start + 1024], -1.0)
+        out[start : start + 1024] = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+    return out
 
 
 def sentences(text: str) -> list[str]:
@@ -152,6 +165,7 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
     index, depth = retriever.index, retriever.settings.candidates
     by_sentence = SentenceVectors(retriever)
     by_heading = HeadingVectors(retriever)
+    hub = hubness(retriever)
     section_vec, section_of = centroids(retriever, index.passage_doc.astype(np.int64) * 100_000 + index.passage_section)
     doc_vec, doc_of = centroids(retriever, index.passage_doc)
     order = np.empty_like(index.canonical)  # position in (document, offset) order → row
@@ -197,6 +211,7 @@ def cases(retriever: Retriever, questions: list[Question], per_doc: bool) -> lis
             neighbours(index, order, scored),
             dict(zip(scored.tolist(), index.passage_doc[scored].tolist())),
             by_heading.cosines(rows, vector),
+            hub[rows],
         )
         for terms in PRF_TERMS:  # re-ask BM25 with words of the first passages
             expansion = feedback_words(retriever, case, terms)
@@ -300,6 +315,20 @@ def heading_blend(weight: float) -> Callable[[Case], dict[int, float]]:
     return score
 
 
+def csls(beta: float) -> Callable[[Case], dict[int, float]]:
+    """Hubness-corrected dense scores (CSLS-like: cosine − ``beta`` × the passage's mean cosine
+    to its nearest passages), re-ranked, then the baseline's fusion and boost."""
+
+    def score(case: Case) -> dict[int, float]:
+        position = {r: i for i, r in enumerate(case.rows.tolist())}
+        rows, cos = case.dense
+        corrected = cos - beta * case.hubness[[position[r] for r in rows.tolist()]]
+        order = np.argsort(-corrected)
+        return with_boost(case, fuse((rows[order], corrected[order]), case.lexical, 0.5), 0.2)
+
+    return score
+
+
 def zscore(case: Case, alpha: float = 0.5) -> dict[int, float]:
     fused: dict[int, float] = {}
     for weight, (rows, scores) in ((alpha, case.dense), (1 - alpha, case.lexical)):
@@ -382,6 +411,9 @@ VARIANTS: dict[str, Callable[[Case], dict[int, float]]] = {
     "+ own heading 0.1": heading_blend(0.1),
     "+ own heading 0.2": heading_blend(0.2),
     "+ own heading 0.4": heading_blend(0.4),
+    "dense hubness-corrected (CSLS, beta 0.25)": csls(0.25),
+    "dense hubness-corrected (CSLS, beta 0.5)": csls(0.5),
+    "dense hubness-corrected (CSLS, beta 1.0)": csls(1.0),
 }
 
 
