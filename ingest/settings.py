@@ -20,6 +20,11 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 ANY_INTERFACE = ("0.0.0.0", "::", "")
 
 
+def default_encoder_cache() -> Path:
+    """``$XDG_CACHE_HOME/clausewise/encoders``, or under ``~/.cache`` when that is unset."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clausewise" / "encoders"
+
+
 class Settings(BaseSettings):
     """Every tunable of ingestion and serving; override with ``CLAUSEWISE_<NAME>`` env vars."""
 
@@ -109,6 +114,10 @@ class Settings(BaseSettings):
     # falling back to sentence-transformers with a logged WARNING when that fails; "torch" =
     # always sentence-transformers.
     query_encoder: Literal["onnx", "torch"] = "onnx"
+    # A machine-wide copy of each model's verified export, which a new index links to instead
+    # of exporting again (a first build's export is ~19 s and ~500 MiB); every use checks it
+    # against the model's weights as INDEX/encoder is checked. Empty: off.
+    encoder_cache: Path | None = Field(default_factory=lambda: default_encoder_cache())
     # Recent question embeddings kept per process by the ONNX encoder (0: none).
     query_cache_size: int = Field(1024, ge=0)
     # Memory a serving process gives BM25 for its words' contributions (idf and length
@@ -202,6 +211,11 @@ class Settings(BaseSettings):
     ocr_languages: str = Field("eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
     ocr_dpi: int = Field(300, ge=72, le=600)
     ocr_page_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("encoder_cache", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("dask_scheduler")
     @classmethod

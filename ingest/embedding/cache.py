@@ -3,7 +3,9 @@
 A cache folder holds ``model.onnx``, ``tokenizer.json`` and ``encoder.json`` (pooling,
 normalisation, ``max_seq_length``, the model's name, fingerprints of its weights and of the
 exported files, and the verification result). The service keeps it beside the index, in
-``INDEX/encoder`` (:func:`encoder_dir`): outside the builds, so rebuilds never remove it.
+``INDEX/encoder`` (:func:`encoder_dir`): outside the builds, so rebuilds never remove it; a
+machine-wide copy per model (:func:`shared_encoder_dir`) lets a new index link to it instead of
+exporting again.
 
 :func:`cache_problem` refuses a cache that is missing, of another format, unverified, stale (the
 model's weights or configuration changed since) or corrupted (``model.onnx`` or
@@ -17,8 +19,10 @@ Imports nothing heavier than :mod:`ingest.embedding.source`: no numpy, onnxrunti
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -38,6 +42,13 @@ MIN_COSINE = 0.9999  # the least agreement with torch a cache may record to be u
 def encoder_dir(index_dir: Path | str) -> Path:
     """Where the query encoder of the index in ``index_dir`` is cached."""
     return Path(index_dir) / ENCODER_DIR
+
+
+def shared_encoder_dir(root: Path | str, model: str) -> Path:
+    """The machine-wide cache of ``model``'s export under ``root`` (``Settings.encoder_cache``):
+    one folder a model name or path, readable by people and unique by a hash of the name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name or model).strip("-.")[:48] or "model"
+    return Path(root) / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:12]}"
 
 
 def read_meta(cache_dir: Path | str) -> dict:

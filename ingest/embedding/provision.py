@@ -7,6 +7,11 @@
   already): after a build is published, make ``INDEX/encoder`` fresh in-process, so that the
   server that opens the index next starts in a second instead of exporting for half a minute.
 
+Both first look for a fresh export to hard-link instead of exporting: one this process made
+(``_FRESH``), then the machine-wide one of ``Settings.encoder_cache``
+(:func:`~ingest.embedding.cache.shared_encoder_dir`), which every new export also fills. Any
+copy is checked against the model (:func:`~ingest.embedding.cache.cache_problem`) before use.
+
 Imports nothing heavy at module level (torch only inside :func:`export_beside_index`, which
 runs in the ingesting process).
 """
@@ -32,6 +37,7 @@ from ingest.embedding.cache import (
     encoder_dir,
     export_lock,
     publish,
+    shared_encoder_dir,
 )
 from ingest.errors import ModelError
 
@@ -76,30 +82,63 @@ def export_in_subprocess(
     return result
 
 
+def _shared_fresh(shared: Path | None, model: str) -> Path | None:
+    """The machine-wide export of ``model`` under ``shared`` when it is there and fresh."""
+    if shared is None:
+        return None
+    folder = shared_encoder_dir(shared, model)
+    return folder if cache_problem(folder, model)[0] is None else None
+
+
+def _share(out: Path, model: str, shared: Path | None) -> None:
+    """Make the fresh export ``out`` the machine-wide copy of ``model`` too (hard links); best
+    effort: a cache folder that cannot be written only costs the next index an export."""
+    if shared is None:
+        return
+    folder = shared_encoder_dir(shared, model)
+    try:
+        if cache_problem(folder, model)[0] is None:
+            return
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _link_copy(out, folder)
+    except (OSError, ModelError) as exc:
+        log.info("the ONNX export of %s is not kept in %s for other indexes: %s", model, folder, exc)
+
+
 def ensure_encoder(
     model: str,
     cache_dir: Path | str,
     *,
     export: bool = True,
+    shared: Path | None = None,
     timeout: float = 900,
     **encoder_kwargs,
 ) -> tuple[OnnxEncoder | None, str]:
-    """The verified ONNX encoder of ``model`` from ``cache_dir``, exporting it first (in a
-    subprocess) when the cache is missing, stale or corrupted; ``(None, reason)`` when that is
-    impossible — the caller then falls back to sentence-transformers and logs ``reason``.
-    ``encoder_kwargs`` go to :func:`~ingest.embedding.onnx_encoder.try_load`."""
+    """The verified ONNX encoder of ``model`` from ``cache_dir``; when that cache is missing,
+    stale or corrupted, a fresh machine-wide one (under ``shared``) is linked there, or else the
+    model is exported (in a subprocess). ``(None, reason)`` when all that is impossible — the
+    caller then falls back to sentence-transformers and logs ``reason``. ``export=False``
+    writes nothing. ``encoder_kwargs`` go to :func:`~ingest.embedding.onnx_encoder.try_load`."""
     from ingest.embedding.onnx_encoder import try_load
 
+    cache_dir = Path(cache_dir)
     encoder, reason = try_load(cache_dir, model, **encoder_kwargs)
     if encoder is None and export:
-        log.info("exporting the query encoder of %s to %s (once; ~30 s): %s", model, cache_dir, reason)
+        known = _shared_fresh(shared, model)
         try:
-            export_in_subprocess(model, cache_dir, timeout=timeout)
-        except ModelError as exc:
-            return None, f"{reason}; exporting it failed: {exc.message}"
+            if known is not None:
+                log.info("linking the query encoder of %s from %s: %s", model, known, reason)
+                _link_copy(known, cache_dir)
+            else:
+                log.info("exporting the query encoder of %s to %s (once; ~30 s): %s", model, cache_dir, reason)
+                export_in_subprocess(model, cache_dir, timeout=timeout)
+        except (ModelError, OSError) as exc:
+            return None, f"{reason}; making it failed: {getattr(exc, 'message', None) or exc}"
         encoder, reason = try_load(cache_dir, model, **encoder_kwargs)
+        if encoder is not None and known is None:
+            _share(cache_dir, model, shared)
     if encoder is not None:
-        _FRESH[encoder.name] = Path(cache_dir)
+        _FRESH[encoder.name] = cache_dir
     return encoder, reason
 
 
@@ -122,21 +161,28 @@ def _link_copy(src: Path, out: Path) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def export_beside_index(index_dir: Path, embedder: Embedder | None, model: str) -> str | None:
+def export_beside_index(
+    index_dir: Path, embedder: Embedder | None, model: str, shared: Path | None = None
+) -> str | None:
     """Make ``INDEX/encoder`` a fresh export of ``model``; ``None`` when it is, else why not
     (the caller logs it: the index itself is fine, a server will try again or use torch).
     ``embedder``: the ingesting process's model, whose loaded SentenceTransformer is exported
-    rather than a second copy."""
+    rather than a second copy. ``shared``: the machine-wide cache (``Settings.encoder_cache``)
+    linked from when fresh, and filled after an export."""
     out = encoder_dir(index_dir)
     reason, _ = cache_problem(out, model)
     if reason is None:
         _FRESH[model] = out
         return None
     known = _FRESH.get(model)
+    if known is None or known == out or cache_problem(known, model)[0] is not None:
+        known = _shared_fresh(shared, model)
+    exported = False
     try:
-        if known is not None and known != out and cache_problem(known, model)[0] is None:
+        if known is not None and known != out:
             _link_copy(known, out)
         else:
+            exported = True
             from ingest.embedding.onnx_export import export_model
 
             export_model(model, out, st=embedder.model if embedder is not None else None)
@@ -145,6 +191,8 @@ def export_beside_index(index_dir: Path, embedder: Embedder | None, model: str) 
     reason, _ = cache_problem(out, model)
     if reason is None:
         _FRESH[model] = out
+        if exported:
+            _share(out, model, shared)
     return reason
 
 
@@ -154,6 +202,6 @@ def prepare_query_encoder(index_dir: Path, embedder: Embedder, settings: Setting
     WARNING, never an error of the ingest."""
     if settings.query_encoder == "torch":
         return
-    reason = export_beside_index(index_dir, embedder, embedder.name)
+    reason = export_beside_index(index_dir, embedder, embedder.name, settings.encoder_cache)
     if reason:
         log.warning("no ONNX query encoder beside the index (the server will use sentence-transformers): %s", reason)

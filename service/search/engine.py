@@ -105,6 +105,7 @@ class Engine:
             encoder, reason = ensure_encoder(
                 model,
                 encoder_dir(self.index_dir),
+                shared=settings.encoder_cache,
                 intra_op_threads=settings.query_threads,
                 query_cache_size=settings.query_cache_size,
                 question_batch=settings.query_batch,

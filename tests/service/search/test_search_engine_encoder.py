@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hermetic import clean_env
 from service_support import KESTRELMOOR, BuiltIndex, build_index, clean_settings
 
 from ingest.embedder import Embedder
@@ -56,7 +56,7 @@ ASK = textwrap.dedent(
 
 
 def _run(script: str, built: BuiltIndex, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEWISE_")}
+    env = clean_env()
     return subprocess.run(
         [sys.executable, "-c", script, str(built.index_dir), str(built.folder), KESTRELMOOR],
         capture_output=True,
