@@ -20,9 +20,14 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 ANY_INTERFACE = ("0.0.0.0", "::", "")
 
 
-def default_encoder_cache() -> Path:
-    """``$XDG_CACHE_HOME/clausewise/encoders``, or under ``~/.cache`` when that is unset."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clausewise" / "encoders"
+def default_encoder_cache() -> Path | None:
+    """``$XDG_CACHE_HOME/clausewise/encoders``, or under ``~/.cache`` when that is unset; none
+    (off) for a user without a home folder, rather than settings that cannot be read."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no $HOME and no entry in the password database
+        return None
+    return base / "clausewise" / "encoders"
 
 
 class Settings(BaseSettings):

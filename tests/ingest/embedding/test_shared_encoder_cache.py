@@ -107,6 +107,17 @@ def test_the_cache_defaults_under_xdg_cache_home_and_empty_switches_it_off(
     assert Settings(_env_file=None).encoder_cache == tmp_path / "elsewhere"  # type: ignore[call-arg]
 
 
+def test_a_user_without_a_home_folder_gets_no_machine_wide_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLAUSEWISE_ENCODER_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert Settings(_env_file=None).encoder_cache is None  # type: ignore[call-arg]
+
+
 def test_each_model_has_its_own_folder() -> None:
     a = shared_encoder_dir("/c", "all-MiniLM-L6-v2")
     b = shared_encoder_dir("/c", "/models/all-MiniLM-L6-v2")
