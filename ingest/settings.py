@@ -21,13 +21,19 @@ ANY_INTERFACE = ("0.0.0.0", "::", "")
 
 
 def default_encoder_cache() -> Path | None:
-    """``$XDG_CACHE_HOME/clausewise/encoders``, or under ``~/.cache`` when that is unset; none
-    (off) for a user without a home folder, rather than settings that cannot be read."""
+    """``$XDG_CACHE_HOME/clausewise/encoders``, or under ``~/.cache`` when that is unset or
+    relative (ignored, as the XDG Base Directory specification says); none (off) for a user
+    without a home folder, rather than settings that cannot be read or a cache under ``/``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if os.path.isabs(xdg):
+        return Path(xdg) / "clausewise" / "encoders"
+    if os.environ.get("HOME", "unset").strip() == "":
+        return None
     try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        home = Path.home()
     except RuntimeError:  # no $HOME and no entry in the password database
         return None
-    return base / "clausewise" / "encoders"
+    return home / ".cache" / "clausewise" / "encoders" if home.is_absolute() else None
 
 
 class Settings(BaseSettings):
@@ -119,7 +125,7 @@ class Settings(BaseSettings):
     # falling back to sentence-transformers with a logged WARNING when that fails; "torch" =
     # always sentence-transformers.
     query_encoder: Literal["onnx", "torch"] = "onnx"
-    # A machine-wide copy of each model's verified export, which a new index links to instead
+    # A per-user copy of each model's verified export, which a new index links to instead
     # of exporting again (a first build's export is ~19 s and ~500 MiB); every use checks it
     # against the model's weights as INDEX/encoder is checked. Empty: off.
     encoder_cache: Path | None = Field(default_factory=lambda: default_encoder_cache())
@@ -220,7 +226,9 @@ class Settings(BaseSettings):
     @field_validator("encoder_cache", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        if isinstance(value, str):
+            return Path(value.strip()).expanduser() if value.strip() else None
+        return value
 
     @field_validator("dask_scheduler")
     @classmethod

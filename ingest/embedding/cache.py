@@ -4,7 +4,7 @@ A cache folder holds ``model.onnx``, ``tokenizer.json`` and ``encoder.json`` (po
 normalisation, ``max_seq_length``, the model's name, fingerprints of its weights and of the
 exported files, and the verification result). The service keeps it beside the index, in
 ``INDEX/encoder`` (:func:`encoder_dir`): outside the builds, so rebuilds never remove it; a
-machine-wide copy per model (:func:`shared_encoder_dir`) lets a new index link to it instead of
+per-user copy per model (:func:`shared_encoder_dir`) lets a new index link to it instead of
 exporting again.
 
 :func:`cache_problem` refuses a cache that is missing, of another format, unverified, stale (the
@@ -45,7 +45,7 @@ def encoder_dir(index_dir: Path | str) -> Path:
 
 
 def shared_encoder_dir(root: Path | str, model: str) -> Path:
-    """The machine-wide cache of ``model``'s export under ``root`` (``Settings.encoder_cache``):
+    """The per-user cache of ``model``'s export under ``root`` (``Settings.encoder_cache``):
     one folder a model name or path, readable by people and unique by a hash of the name."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name or model).strip("-.")[:48] or "model"
     return Path(root) / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:12]}"

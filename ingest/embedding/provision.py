@@ -8,7 +8,7 @@
   server that opens the index next starts in a second instead of exporting for half a minute.
 
 Both first look for a fresh export to hard-link instead of exporting: one this process made
-(``_FRESH``), then the machine-wide one of ``Settings.encoder_cache``
+(``_FRESH``), then the per-user one of ``Settings.encoder_cache``
 (:func:`~ingest.embedding.cache.shared_encoder_dir`), which every new export also fills. Any
 copy is checked against the model (:func:`~ingest.embedding.cache.cache_problem`) before use.
 
@@ -83,15 +83,20 @@ def export_in_subprocess(
 
 
 def _shared_fresh(shared: Path | None, model: str) -> Path | None:
-    """The machine-wide export of ``model`` under ``shared`` when it is there and fresh."""
+    """The per-user export of ``model`` under ``shared`` when it is there and fresh. Whatever is
+    wrong with that folder only means it is not used: it is an optimisation, never a failure."""
     if shared is None:
         return None
     folder = shared_encoder_dir(shared, model)
-    return folder if cache_problem(folder, model)[0] is None else None
+    try:
+        return folder if cache_problem(folder, model)[0] is None else None
+    except Exception as exc:  # noqa: BLE001 — e.g. an encoder.json of the right format and wrong types
+        log.info("the ONNX export in %s is not used: %s: %s", folder, type(exc).__name__, exc)
+        return None
 
 
 def _share(out: Path, model: str, shared: Path | None) -> None:
-    """Make the fresh export ``out`` the machine-wide copy of ``model`` too (hard links); best
+    """Make the fresh export ``out`` the per-user copy of ``model`` too (hard links); best
     effort: a cache folder that cannot be written only costs the next index an export."""
     if shared is None:
         return
@@ -101,8 +106,22 @@ def _share(out: Path, model: str, shared: Path | None) -> None:
             return
         folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _link_copy(out, folder)
-    except (OSError, ModelError) as exc:
+    except Exception as exc:  # noqa: BLE001 — see _shared_fresh
         log.info("the ONNX export of %s is not kept in %s for other indexes: %s", model, folder, exc)
+
+
+def _linked(known: Path, out: Path, model: str) -> bool:
+    """Link the fresh export ``known`` to ``out``; False (nothing to undo: ``out`` is then
+    exported as if there had been no copy) when that fails or the result is not fresh, e.g. the
+    copy was replaced or removed in between."""
+    try:
+        _link_copy(known, out)
+        return cache_problem(out, model)[0] is None
+    except ModelError:  # something that is no export stands at ``out``: exporting cannot help
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.info("linking the ONNX export %s to %s failed (%s): exporting instead", known, out, exc)
+        return False
 
 
 def ensure_encoder(
@@ -115,7 +134,7 @@ def ensure_encoder(
     **encoder_kwargs,
 ) -> tuple[OnnxEncoder | None, str]:
     """The verified ONNX encoder of ``model`` from ``cache_dir``; when that cache is missing,
-    stale or corrupted, a fresh machine-wide one (under ``shared``) is linked there, or else the
+    stale or corrupted, a fresh per-user one (under ``shared``) is linked there, or else the
     model is exported (in a subprocess). ``(None, reason)`` when all that is impossible — the
     caller then falls back to sentence-transformers and logs ``reason``. ``export=False``
     writes nothing. ``encoder_kwargs`` go to :func:`~ingest.embedding.onnx_encoder.try_load`."""
@@ -126,16 +145,14 @@ def ensure_encoder(
     if encoder is None and export:
         known = _shared_fresh(shared, model)
         try:
-            if known is not None:
-                log.info("linking the query encoder of %s from %s: %s", model, known, reason)
-                _link_copy(known, cache_dir)
-            else:
+            linked = known is not None and _linked(known, cache_dir, model)
+            if not linked:
                 log.info("exporting the query encoder of %s to %s (once; ~30 s): %s", model, cache_dir, reason)
                 export_in_subprocess(model, cache_dir, timeout=timeout)
         except (ModelError, OSError) as exc:
             return None, f"{reason}; making it failed: {getattr(exc, 'message', None) or exc}"
         encoder, reason = try_load(cache_dir, model, **encoder_kwargs)
-        if encoder is not None and known is None:
+        if encoder is not None and not linked:
             _share(cache_dir, model, shared)
     if encoder is not None:
         _FRESH[encoder.name] = cache_dir
@@ -167,7 +184,7 @@ def export_beside_index(
     """Make ``INDEX/encoder`` a fresh export of ``model``; ``None`` when it is, else why not
     (the caller logs it: the index itself is fine, a server will try again or use torch).
     ``embedder``: the ingesting process's model, whose loaded SentenceTransformer is exported
-    rather than a second copy. ``shared``: the machine-wide cache (``Settings.encoder_cache``)
+    rather than a second copy. ``shared``: the per-user cache (``Settings.encoder_cache``)
     linked from when fresh, and filled after an export."""
     out = encoder_dir(index_dir)
     reason, _ = cache_problem(out, model)
@@ -179,9 +196,7 @@ def export_beside_index(
         known = _shared_fresh(shared, model)
     exported = False
     try:
-        if known is not None and known != out:
-            _link_copy(known, out)
-        else:
+        if known is None or known == out or not _linked(known, out, model):
             exported = True
             from ingest.embedding.onnx_export import export_model
 

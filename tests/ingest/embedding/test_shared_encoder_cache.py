@@ -1,5 +1,5 @@
-"""The machine-wide ONNX export cache (``CLAUSEWISE_ENCODER_CACHE``): the first index on a
-machine exports and fills it, every later index (in any process) hard-links it instead of
+"""The per-user ONNX export cache (``CLAUSEWISE_ENCODER_CACHE``): the first index a user builds
+exports and fills it, every later index (in any process) hard-links it instead of
 exporting again, and a copy that no longer matches the model is never used."""
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from ingest.settings import DEFAULT_MODEL, Settings
 @pytest.fixture
 def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in a fresh process: no export this one made is known, and exporting fails loudly, so
-    a test passes only if the encoder came from the machine-wide cache."""
+    a test passes only if the encoder came from the per-user cache."""
     monkeypatch.setattr(provision, "_FRESH", {})
 
     def no_export(*args, **kwargs):
-        raise ModelError("exported instead of linking the machine-wide cache")
+        raise ModelError("exported instead of linking the per-user cache")
 
     monkeypatch.setattr(ingest.embedding.onnx_export, "export_model", no_export)
     monkeypatch.setattr(provision, "export_in_subprocess", no_export)
@@ -40,7 +40,7 @@ def _seeded(root: Path, onnx_cache: Path) -> Path:
     return shared
 
 
-def test_a_new_index_links_the_machine_wide_export(onnx_cache: Path, tmp_path: Path, new_process) -> None:
+def test_a_new_index_links_the_per_user_export(onnx_cache: Path, tmp_path: Path, new_process) -> None:
     shared = _seeded(tmp_path / "cache", onnx_cache)
     index = tmp_path / "index"
     assert export_beside_index(index, None, DEFAULT_MODEL, tmp_path / "cache") is None  # ingest's path
@@ -52,7 +52,7 @@ def test_a_new_index_links_the_machine_wide_export(onnx_cache: Path, tmp_path: P
     assert encoder.embed_query("Who is a refugee?").shape == (encoder.dimension,)
 
 
-def test_a_machine_wide_copy_that_no_longer_matches_is_not_used(onnx_cache: Path, tmp_path: Path, new_process) -> None:
+def test_a_per_user_copy_that_no_longer_matches_is_not_used(onnx_cache: Path, tmp_path: Path, new_process) -> None:
     shared = shared_encoder_dir(tmp_path / "cache", DEFAULT_MODEL)
     shutil.copytree(onnx_cache, shared)  # a real copy: the session's export stays intact
     with open(shared / ONNX_FILE, "ab") as handle:
@@ -65,7 +65,35 @@ def test_a_machine_wide_copy_that_no_longer_matches_is_not_used(onnx_cache: Path
     assert encoder is None and "exported instead of linking" in why
 
 
-def test_without_a_machine_wide_cache_nothing_is_shared(onnx_cache: Path, tmp_path: Path, new_process) -> None:
+def test_a_malformed_per_user_copy_is_passed_over(tmp_path: Path, new_process) -> None:
+    shared = shared_encoder_dir(tmp_path / "cache", DEFAULT_MODEL)
+    shared.mkdir(parents=True)
+    (shared / "encoder.json").write_text(
+        '{"format": 1, "verification": {"passed": true, "min_cosine": 1}, "model": "x"}'
+    )
+    reason = export_beside_index(tmp_path / "index", None, DEFAULT_MODEL, tmp_path / "cache")
+    assert reason and "exported instead of linking" in reason  # passed over, not a crash
+    encoder, why = ensure_encoder(DEFAULT_MODEL, tmp_path / "served", shared=tmp_path / "cache")
+    assert encoder is None and "exported instead of linking" in why
+
+
+def test_a_copy_that_vanishes_before_the_link_means_an_export(
+    onnx_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_process
+) -> None:
+    shared = _seeded(tmp_path / "cache", onnx_cache)
+    checked = provision._shared_fresh
+
+    def then_removed(root, model):
+        found = checked(root, model)
+        shutil.rmtree(shared)  # e.g. `rm -rf ~/.cache` between the check and the link
+        return found
+
+    monkeypatch.setattr(provision, "_shared_fresh", then_removed)
+    reason = export_beside_index(tmp_path / "index", None, DEFAULT_MODEL, tmp_path / "cache")
+    assert reason and "exported instead of linking" in reason  # it went on to export
+
+
+def test_without_a_per_user_cache_nothing_is_shared(onnx_cache: Path, tmp_path: Path, new_process) -> None:
     _seeded(tmp_path / "cache", onnx_cache)
     reason = export_beside_index(tmp_path / "index", None, DEFAULT_MODEL, None)
     assert reason and "exported instead of linking" in reason
@@ -105,9 +133,14 @@ def test_the_cache_defaults_under_xdg_cache_home_and_empty_switches_it_off(
     assert Settings(_env_file=None).encoder_cache is None  # type: ignore[call-arg]
     monkeypatch.setenv("CLAUSEWISE_ENCODER_CACHE", str(tmp_path / "elsewhere"))
     assert Settings(_env_file=None).encoder_cache == tmp_path / "elsewhere"  # type: ignore[call-arg]
+    monkeypatch.setenv("CLAUSEWISE_ENCODER_CACHE", "~/encoders")
+    assert Settings(_env_file=None).encoder_cache == Path.home() / "encoders"  # type: ignore[call-arg]
+    monkeypatch.delenv("CLAUSEWISE_ENCODER_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as the XDG specification says
+    assert Settings(_env_file=None).encoder_cache == Path.home() / ".cache" / "clausewise" / "encoders"  # type: ignore[call-arg]
 
 
-def test_a_user_without_a_home_folder_gets_no_machine_wide_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_user_without_a_home_folder_gets_no_per_user_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLAUSEWISE_ENCODER_CACHE", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
 
@@ -115,6 +148,8 @@ def test_a_user_without_a_home_folder_gets_no_machine_wide_cache(monkeypatch: py
         raise RuntimeError("Could not determine home directory.")
 
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert Settings(_env_file=None).encoder_cache is None  # type: ignore[call-arg]
+    monkeypatch.setenv("HOME", "")  # set but empty: not a cache under /
     assert Settings(_env_file=None).encoder_cache is None  # type: ignore[call-arg]
 
 

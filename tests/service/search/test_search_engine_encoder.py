@@ -102,7 +102,8 @@ def test_an_export_that_fails_falls_back_to_torch_with_a_warning(
     """The index has no usable cache and the export cannot write one: the engine still answers."""
     other = build_index(built.folder, tmp_path / "index", embedder, query_encoder="torch")
     encoder_dir(other.index_dir).write_text("in the way")  # the export refuses to replace it
-    settings = clean_settings(index_dir=other.index_dir, corpus_dir=other.folder)
+    # no per-user copy to link: the export's own failure is what is tested
+    settings = clean_settings(index_dir=other.index_dir, corpus_dir=other.folder, encoder_cache=None)
     with caplog.at_level(logging.INFO, logger="service.search.engine"):
         snapshot = Engine(settings).load()
     try:
