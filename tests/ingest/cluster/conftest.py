@@ -27,6 +27,7 @@ pytest.importorskip(
     "distributed", reason="the Dask tests need distributed: pip install 'dask[distributed]' (or `make install`)"
 )
 from distributed import Client
+from hermetic import clean_env
 
 WORKERS = 2
 ROOT = Path(__file__).resolve().parents[3]  # the checkout under test
@@ -87,7 +88,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     scheduler_file = base / "scheduler.json"
     # Dask's nanny starts daemonic workers by default, and a daemonic process may not start
     # the parse processes: the README's deployment sets the same variable.
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    # No CLAUSEWISE_* setting of the developer's shell reaches the workers (tests/hermetic.py).
+    env = clean_env(DASK_DISTRIBUTED__WORKER__DAEMON="False")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     logs = open(base / "cluster.log", "w")  # noqa: SIM115 — closed at teardown
     run = {"env": env, "stdout": logs, "stderr": subprocess.STDOUT, "start_new_session": True, "cwd": base}
