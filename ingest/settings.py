@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     # A per-user copy of each model's verified export, which a new index links to instead
     # of exporting again (a first build's export is ~19 s and ~500 MiB); every use checks it
     # against the model's weights as INDEX/encoder is checked. Empty: off.
-    encoder_cache: Path | None = Field(default_factory=lambda: default_encoder_cache())
+    encoder_cache: Path | None = Field(default_factory=default_encoder_cache)
     # Recent question embeddings kept per process by the ONNX encoder (0: none).
     query_cache_size: int = Field(1024, ge=0)
     # Memory a serving process gives BM25 for its words' contributions (idf and length
@@ -225,7 +225,7 @@ class Settings(BaseSettings):
 
     @field_validator("encoder_cache", mode="before")
     @classmethod
-    def _empty_is_off(cls, value: object) -> object:
+    def _path_or_off(cls, value: object) -> object:
         if isinstance(value, str):
             return Path(value.strip()).expanduser() if value.strip() else None
         return value

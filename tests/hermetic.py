@@ -2,7 +2,7 @@
 out of the tests, and that names the ``clausewise`` command a child process runs.
 
 One variable is kept, set here for the whole session: ``CLAUSEWISE_ENCODER_CACHE``, the
-machine-wide ONNX export cache, in a temporary folder, so that no test reads or fills the
+per-user ONNX export cache, in a temporary folder, so that no test reads or fills the
 developer's ``~/.cache`` and the suite's indexes link one export instead of each making one."""
 
 from __future__ import annotations

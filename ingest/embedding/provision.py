@@ -196,7 +196,7 @@ def export_beside_index(
         known = _shared_fresh(shared, model)
     exported = False
     try:
-        if known is None or known == out or not _linked(known, out, model):
+        if known is None or not _linked(known, out, model):
             exported = True
             from ingest.embedding.onnx_export import export_model
 
