@@ -14,7 +14,10 @@ Counted per document, on the whole text:
   writes so ("McKinsey" stays a name);
 - unjoined hyphens: "word- word" (a line break read as a space) where the two halves form a
   word or a hyphenated compound of the pdftotext extraction, and the hyphen is not a suspended
-  one ("gender- and").
+  one ("gender- and");
+- split words: two pieces of letters one space apart ("Gener al", "imple menting", "t o") that
+  form a word of the pdftotext extraction while one of them is none; a lone capital before its
+  fragment is a split initial, counted above.
 
 The vocabulary is pdftotext's, so the cleaned text is judged against an independent
 extraction, not against itself. ``--before`` adds the clausewise column of an earlier run (the
@@ -30,6 +33,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 from common import SHARED, md_table, write_block
@@ -44,11 +48,13 @@ SPACED = re.compile(r"(?<!\S)(?:[^\W\d_] ){2,}[^\W\d_](?!\S)")
 GLYPH = re.compile(r"\b[A-Za-z][a-z]*[A-Z][a-z]+\b")
 HYPHEN = re.compile(r"\b([^\W\d_]{2,})-\s+([^\W\d_]+)")
 SUSPENDED = {"and", "or", "to", "nor"}
-KINDS = ["split_initial", "letter_spaced", "glyph_case", "unjoined_hyphen"]
+KINDS = ["split_initial", "letter_spaced", "glyph_case", "unjoined_hyphen", "split_word"]
 SOURCES = ["pdftotext", "pypdf_raw", "before", "clausewise"]
 
 
 def vocabulary(text: str) -> Counter[str]:
+    """pdftotext keeps a soft hyphen where a word breaks ("imple\u00ad" / "menting"): one word."""
+    text = re.sub(r"\u00ad\s*", "", text)
     return Counter(w.lower() for w in re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", text))
 
 
@@ -65,11 +71,23 @@ def counts(text: str, vocab: Counter[str], exact: set[str]) -> dict[str, int]:
     for left, right in HYPHEN.findall(text):
         if right.lower() not in SUSPENDED and (vocab[(left + right).lower()] or vocab[f"{left}-{right}".lower()]):
             hyphens += 1
+    tokens = flat.split(" ")
+    split_words = sum(
+        1
+        for left, right in pairwise(tokens)
+        if left.isalpha()
+        and right.isalpha()
+        and right[0].islower()
+        and not (len(left) == 1 and left.isupper())
+        and vocab[(left + right).lower()]
+        and not (vocab[left.lower()] and vocab[right.lower()])
+    )
     return {
         "split_initial": split,
         "letter_spaced": len(SPACED.findall(flat)),
         "glyph_case": glyph,
         "unjoined_hyphen": hyphens,
+        "split_word": split_words,
     }
 
 

@@ -8,6 +8,9 @@ import unicodedata
 from collections import Counter
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+# A soft hyphen marks where a word may break, so a word broken there is one word: the spaces
+# and the line break around it go too ("imple \u00ad\nmenting" in the Dublin III PDF).
+_SOFT_HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])[^\S\n]*\u00ad\s*(?=[^\W\d_])")
 _SPACES = re.compile(r"[^\S\n]+")
 _PAGE_NUMBER = re.compile(
     # Arabic numbers, or lower-case roman ones (front matter); "II" or "Did" alone are text.
@@ -21,9 +24,10 @@ _NUMBERED_HEADING = re.compile(r"^(?:part|chapter|section|article|art\.|annex|ti
 
 
 def normalize(text: str) -> str:
-    """NFKC (folds ligatures such as "ﬁ", full-width forms, odd spaces), drops invisible
-    characters, and collapses horizontal whitespace; line breaks are kept."""
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    """NFKC (folds ligatures such as "ﬁ", full-width forms, odd spaces), joins words broken
+    at a soft hyphen, drops invisible characters, and collapses horizontal whitespace; other
+    line breaks are kept."""
+    text = _SOFT_HYPHEN_BREAK.sub("", unicodedata.normalize("NFKC", text)).translate(_INVISIBLE)
     # Some PDFs map the full stop of "2.1" to U+FFFD; between numbering characters it is one.
     text = _BROKEN_DOT.sub(".", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -78,6 +82,10 @@ _SMALL_CAPS_GLYPH = re.compile(r"[A-Za-z]?[a-z]{2,}[A-Z][a-z]+")
 # A lone letter before a fragment; lower-case "a" and "i" are words, so are never drop capitals.
 _DROP_CAP = re.compile(r"\b([A-Zb-hj-z]) ([a-z]+)\b(?!-)")
 _CAP_PAIR = re.compile(r"\b([A-Z])\s([a-z]+)\b")
+# Two pieces of letters one space or line break apart, the second lower-case: "Gener al",
+# "t o", "Sta" / "tes".
+_WORD_PAIR = re.compile(r"(?<![\w'’-])([A-Za-z]+)[ \n]([a-z]+)(?![\w'’-])")
+_LINE_END_PIECE = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Za-z]+)$")
 _LINE_END_CAP = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Z])$")
 _LINE_START_FRAGMENT = re.compile(r"^([a-z]+)\b(?!-)")
 # Three letters or more, one space apart: each repetition consumes a letter and a space, so
@@ -124,6 +132,12 @@ class _Glyphs:
         camels = {w for w in self.counts if _CAMEL.fullmatch(w) and self.known(_lower_tail(w)) > self.counts[w]}
         self.small_caps = len(camels) >= ARTEFACT_EVIDENCE
         self.drop_caps = len({a + b for a, b in pairs if self.joins_known(a, b)}) >= ARTEFACT_EVIDENCE
+        # A piece's uses inside a pair that forms a word of the document: "t" of "t o".
+        self.as_piece: Counter[str] = Counter()
+        for match in _WORD_PAIR.finditer(text):
+            left, right = match.group(1).lower(), match.group(2)
+            if self.lower[left + right] >= 2:
+                self.as_piece.update((left, right))
 
     def known(self, word: str) -> int:
         return self.counts[word] + self.counts[word.lower()] + self.counts[word.capitalize()]
@@ -154,6 +168,22 @@ class _Glyphs:
             and self.alone(fragment) == 0
         )
 
+    def split_word(self, match: re.Match[str]) -> str:
+        """ "Gener al" is "General" when the document writes "general" as a word of its own at
+        least twice and one of the pieces never stands alone outside such pairs; "me an" stays
+        two words in a document that writes "me" elsewhere. (Some PDFs place each piece of a
+        word with its own text matrix, which pypdf reads as a gap.)"""
+        left, right = match.group(1), match.group(2)
+        return left + right if self.joins_split(left, right) else match.group(0)
+
+    def joins_split(self, left: str, right: str) -> bool:
+        lowered = left.lower()
+        if self.lower[lowered + right] < 2:
+            return False
+        # A piece used more often (or as often) as a piece of such a word than alone is no word
+        # of its own: "ed" of "adopt ed", "Unit ed".
+        return self.lower[lowered] <= 2 * self.as_piece[lowered] or self.lower[right] <= 2 * self.as_piece[right]
+
     def camel(self, match: re.Match[str]) -> str:
         word = match.group(0)
         fixed = _lower_tail(word)
@@ -179,21 +209,34 @@ def repair_glyphs(pages: list[list[str]]) -> list[list[str]]:
     lower-case letters ("McDonald" keeps its capital). Drop capitals set apart from their word
     give "T he", "P rovided", "A s a result", on one line or with the capital ending the line
     before ("(2) A" / "s a result"): the letter is joined to its fragment (:class:`_Glyphs`).
+    Words set in pieces give "Gener al As sembly": pieces that form a word of the document
+    join when one of them is no word of its own (:meth:`_Glyphs.split_word`).
     """
     glyphs = _Glyphs(pages)
     repaired = []
     for lines in pages:
-        lines = [_DROP_CAP.sub(glyphs.drop_cap, _CAMEL.sub(glyphs.camel, line)) for line in lines]
+        lines = [
+            _WORD_PAIR.sub(glyphs.split_word, _DROP_CAP.sub(glyphs.drop_cap, _CAMEL.sub(glyphs.camel, line)))
+            for line in lines
+        ]
         for i in range(len(lines) - 1):
+            fragment = _LINE_START_FRAGMENT.match(lines[i + 1])
+            if not fragment:
+                continue
             cap = _LINE_END_CAP.search(lines[i])
-            fragment = _LINE_START_FRAGMENT.match(lines[i + 1]) if cap else None
-            if cap and fragment and glyphs.joins(cap.group(1), fragment.group(1)):
-                before = lines[i][: cap.start()].rstrip()
-                if before:  # "(6) B" / "eing a person ...": one line, as the page shows it
-                    # Carried down, so the joined line's own last capital meets the next line
-                    # ("Name F" / "orename(s) P" / "lace of birth": both join).
-                    lines[i], lines[i + 1] = "", f"{before} {cap.group(1)}{lines[i + 1]}"
-                else:
-                    lines[i], lines[i + 1] = "", cap.group(1) + lines[i + 1]
+            piece = None if cap else _LINE_END_PIECE.search(lines[i])
+            if cap and glyphs.joins(cap.group(1), fragment.group(1)):
+                end = cap
+            elif piece and glyphs.joins_split(piece.group(1), fragment.group(1)):
+                end = piece  # "Sta" / "tes,": pieces of a word read as lines of their own
+            else:
+                continue
+            before = lines[i][: end.start()].rstrip()
+            if before:  # "(6) B" / "eing a person ...": one line, as the page shows it
+                # Carried down, so the joined line's own last piece meets the next line
+                # ("Name F" / "orename(s) P" / "lace of birth": both join).
+                lines[i], lines[i + 1] = "", f"{before} {end.group(1)}{lines[i + 1]}"
+            else:
+                lines[i], lines[i + 1] = "", end.group(1) + lines[i + 1]
         repaired.append([line for line in lines if line])
     return repaired

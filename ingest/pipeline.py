@@ -60,8 +60,9 @@ Progress = Callable[[str, int, int], None]
 # incremental run then re-parses every file instead of keeping passages cut the old way.
 # 6: OCR and pdfium text for pages pypdf cannot read; 7: content sniffing, evidence-based decoding;
 # 8: capitals split off at the ends of successive lines all join; 9: flat documents cut to
-# `chunk_tokens_flat` (a Dask worker of an older version would ignore the size: it is refused)
-PARSER_VERSION = 9
+# `chunk_tokens_flat` (a Dask worker of an older version would ignore the size: it is refused);
+# 10: words broken at a soft hyphen, and PDF words read in pieces ("Gener al"), join
+PARSER_VERSION = 10
 
 
 def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int) -> Chunking:

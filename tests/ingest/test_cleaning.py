@@ -295,3 +295,57 @@ def test_capitals_split_off_at_the_ends_of_successive_lines_all_join() -> None:
     pages = [["Name F", "orename(s) P", "lace and date of birth N", "ationality", *body]]
     fixed = repair_glyphs(pages)[0]
     assert fixed[0] == "Name Forename(s) Place and date of birth Nationality"
+
+
+def test_a_word_broken_at_a_soft_hyphen_is_one_word(tmp_path: Path) -> None:
+    """pypdf writes a soft hyphen at a line's end with a space before it ("imple \\u00ad" /
+    "menting", as in the Dublin III Regulation): the word is whole again, no space inside."""
+    lines = [
+        "The Member State responsible for imple \u00ad",
+        "menting this Regulation shall inform the Inter\u00ad",
+        "vention Pool.",
+    ]
+    path = write_pdf(tmp_path / "dublin.pdf", [lines], font=UNICODE_FONT)
+    text = build(load(path, path.name)).text
+    assert "responsible for implementing this Regulation shall inform the Intervention Pool." in text
+    assert normalize("a hyphen - \u00ad 2 and a soft one") == "a hyphen - 2 and a soft one"  # between letters only
+
+
+def test_words_set_in_pieces_are_joined_when_a_piece_is_no_word_of_its_own() -> None:
+    """Some PDFs place each piece of a word with its own text matrix, and pypdf reads the seam
+    as a space, on one line ("Gener al As sembly") or as lines of their own ("Sta" / "tes,").
+    The document's own words decide: the whole word is written elsewhere, and one piece is
+    used more as a piece than alone."""
+    from ingest.cleaning import repair_glyphs
+
+    body = [
+        "The General Assembly of the United Nations asked the States to apply the Convention.",
+        "The States adopted it; the General Assembly noted that the States agreed to report.",
+        "Each resolution of the United Nations binds; a resolution of the Nations is published.",
+        "Give me an answer, said the delegate; he told me so.",
+    ]
+    pages = [
+        [
+            "(1) United Na tions Gener al As sembly r esolution of 1950",
+            "The Convention enabled Sta",
+            "tes,",
+            "t",
+            "o apply it.",
+            "Tell me an answer.",
+        ],
+        body,
+    ]
+    fixed = repair_glyphs(pages)[0]
+    assert fixed[0] == "(1) United Nations General Assembly resolution of 1950"
+    assert "The Convention enabled States, to apply it." in " ".join(fixed)
+    assert "Tell me an answer." in fixed  # "me" and "an" are words of this document: kept apart
+
+
+def test_a_document_without_pieces_keeps_its_word_pairs() -> None:
+    from ingest.cleaning import repair_glyphs
+
+    pages = [
+        ["Any one of the parties may be heard; in to the room went a part of the group."],
+        ["Anyone may be apart."],
+    ]
+    assert repair_glyphs(pages) == pages
