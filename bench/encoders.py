@@ -6,7 +6,8 @@
    same load on a shared box.
 2. Ingestion throughput (passages/s) on real passages — ``../shared/corpus/policies/*.txt``
    cut into ~150-word windows — at ``--threads`` threads and batch ``--batch``: torch fp32,
-   torch bf16 autocast, onnxruntime fp32, onnxruntime int8 (dynamic, per-channel), each with
+   torch bf16 autocast, onnxruntime fp32, onnxruntime int8 (dynamic, per-channel), OpenVINO
+   fp32 and bf16 (what ingestion uses when an export is at hand), each with
    its agreement with torch fp32 (least and mean cosine, and how many of each passage's 10
    nearest passages stay the same).
 
@@ -239,6 +240,14 @@ def main() -> None:
     rate, vectors = passages_per_second(lambda t: onnx_q8.embed(t, args.batch), passages, args.batch, args.repeats)
     results.append(("onnxruntime int8 dynamic, per-channel", rate, vectors))
 
+    from ingest.embedding.openvino_encoder import BATCH, OpenVinoEncoder
+
+    for bf16, label in ((False, "fp32"), (True, "bf16")):
+        ov_encoder = OpenVinoEncoder(cache, threads=args.threads, bf16=bf16)
+        rate, vectors = passages_per_second(ov_encoder.embed_passages, passages, args.batch, args.repeats)
+        shipped = " (shipped)" if bf16 else ""
+        results.append((f"OpenVINO {ov_encoder.precision or label}, batch {BATCH}{shipped}", rate, vectors))
+
     ingest_rows = []
     for name, rate, vectors in results:
         low, mean, same = agreement(vectors, reference)
@@ -257,7 +266,7 @@ def main() -> None:
     versions = {}
     from importlib.metadata import version
 
-    for package in ("torch", "sentence-transformers", "onnxruntime", "tokenizers"):
+    for package in ("torch", "sentence-transformers", "onnxruntime", "openvino", "tokenizers"):
         versions[package] = version(package)
     header = (
         f"Machine: {cpu_facts()}. {', '.join(f'{k} {v}' for k, v in versions.items())}. "

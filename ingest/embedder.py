@@ -83,6 +83,7 @@ class Embedder:
         self._lock = threading.Lock()
         self._quick: OnnxEncoder | None = None
         self._quick_left = 0
+        self._fast: OnnxEncoder | None = None
 
     def start_with(self, encoder: OnnxEncoder, passages: int) -> None:
         """Embed the first ``passages`` passages with ``encoder``, a verified ONNX export of this
@@ -96,11 +97,21 @@ class Embedder:
             raise ModelError(f"the ONNX encoder is of {encoder.name!r}, not {self.name!r}")
         self._quick, self._quick_left = encoder, passages
 
+    def embed_rest_with(self, encoder: OnnxEncoder) -> None:
+        """Embed the passages :meth:`start_with`'s export does not with ``encoder`` (OpenVINO
+        on a verified export of this model: :mod:`ingest.embedding.openvino_encoder`) rather
+        than sentence-transformers, which is then never loaded, unless ``encoder`` cannot
+        load or verify itself (a WARNING says why)."""
+        if encoder.name != self.name:
+            raise ModelError(f"the passage encoder is of {encoder.name!r}, not {self.name!r}")
+        self._fast = encoder
+
     def _take_quick(self, count: int) -> OnnxEncoder | None:
-        """The export, if it may embed ``count`` more passages (and loads); else ``None`` for good."""
-        if self._quick is None or self._model is not None:
+        """The export, if it may embed ``count`` more passages (and loads); past its budget the
+        passage encoder of :meth:`embed_rest_with`, if any and it loads; else ``None`` for good."""
+        if self._model is not None:
             return None
-        if count <= self._quick_left:
+        if self._quick is not None and count <= self._quick_left:
             try:
                 self._quick.warm_up()
             except ModelError as exc:
@@ -108,8 +119,21 @@ class Embedder:
             else:
                 self._quick_left -= count
                 return self._quick
-        self._quick = None  # past the budget, or broken: the model from now on, never back
+        self._quick = None  # past the budget, or broken: never back
+        if self._fast is not None:
+            try:
+                self._fast.warm_up()
+            except ModelError as exc:
+                log.warning("the passage encoder cannot embed (%s): using sentence-transformers", exc.message)
+                self._fast = None
+            else:
+                return self._fast
         return None
+
+    @property
+    def _export(self) -> OnnxEncoder | None:
+        """The export that answers for the model while the model is not loaded."""
+        return None if self._model is not None else (self._quick or self._fast)
 
     @property
     def name(self) -> str:
@@ -144,30 +168,32 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        if self._quick is not None and self._model is None:
-            return self._quick.dimension
+        if self._export is not None:
+            return self._export.dimension
         dimension = self.model.get_embedding_dimension()
         if dimension is None:
             raise ModelError(f"embedding model {self.spec.name!r} does not tell the size of its vectors")
         return int(dimension)
 
     def load_in_background(self) -> None:
-        """Start loading the model in a thread (a fresh build: parsing starts meanwhile, ~5 s
-        sooner); the first embedding waits for it, and a load that fails is retried there,
-        where its error is raised."""
+        """Start loading what will embed in a thread (a fresh build: parsing starts meanwhile,
+        ~5 s sooner for the model): the passage encoder of :meth:`embed_rest_with` if there is
+        one, else the model. The first embedding waits for it, and a load that fails is retried
+        there, where its error is raised or its WARNING logged."""
+        fast = self._fast
 
         def load() -> None:
             try:
-                self.warm_up()
-            except Exception:  # warm_up raises it again where the model is needed
-                log.debug("loading the model in the background failed", exc_info=True)
+                fast.warm_up() if fast is not None else self.warm_up()
+            except Exception:  # raised again, or logged, where the passages are embedded
+                log.debug("loading in the background failed", exc_info=True)
 
         threading.Thread(target=load, name="model-load", daemon=True).start()
 
     @property
     def max_seq_length(self) -> int:
-        if self._quick is not None and self._model is None:
-            return self._quick.max_seq_length
+        if self._export is not None:
+            return self._export.max_seq_length
         if self._model is None:
             configured = configured_max_seq_length(resolve_source(self.spec.location).path)
             if configured is not None:

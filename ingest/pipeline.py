@@ -26,6 +26,7 @@ A run with nothing to change stops after step 2 or 3 and writes nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from ingest.chunker import ChunkParams
 from ingest.discover import FoundFile, discover
 from ingest.embedder import Embedder
 from ingest.embedding.cache import encoder_dir
-from ingest.embedding.provision import prepare_query_encoder
+from ingest.embedding.provision import fresh_export, prepare_query_encoder
 from ingest.errors import IndexIncompatibleError, NothingToIngest
 from ingest.filestats import FileStats
 from ingest.settings import Settings, usable_cores
@@ -54,6 +55,8 @@ from ingest.workers.stage import Parser, ParseStage
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` while a run advances."""
+
+log = logging.getLogger(__name__)
 
 
 # Bump when loading, cleaning, structure or chunking change what a file becomes: the next
@@ -198,16 +201,32 @@ class _Run:
 
 
 def _embedder(settings: Settings, index_dir: Path, previous: Previous | None) -> Embedder:
-    """The model, started with the index's ONNX encoder when an update may be small."""
+    """The model, started with the index's ONNX encoder when an update may be small, and
+    handing the rest to OpenVINO when a verified export of the model is at hand."""
     embedder = Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16)
-    if previous is None or not settings.embed_onnx_up_to:
-        return embedder
-    from ingest.embedding.onnx_encoder import try_load  # onnxruntime: only for an update
+    if previous is not None and settings.embed_onnx_up_to:
+        from ingest.embedding.onnx_encoder import try_load  # onnxruntime: only for an update
 
-    encoder, _ = try_load(encoder_dir(index_dir), embedder.name, warm=False, intra_op_threads=usable_cores())
-    if encoder is not None:
-        embedder.start_with(encoder, settings.embed_onnx_up_to)
+        encoder, _ = try_load(encoder_dir(index_dir), embedder.name, warm=False, intra_op_threads=usable_cores())
+        if encoder is not None:
+            embedder.start_with(encoder, settings.embed_onnx_up_to)
+    if settings.embed_openvino:
+        _embed_rest_with_openvino(embedder, settings, index_dir)
     return embedder
+
+
+def _embed_rest_with_openvino(embedder: Embedder, settings: Settings, index_dir: Path) -> None:
+    """OpenVINO on the index's export or the user's copy of it (a user's first build of a
+    model has neither: the model embeds, and the export made after it serves the next)."""
+    export = fresh_export(index_dir, embedder.name, settings.encoder_cache)
+    if export is None:
+        return
+    try:
+        from ingest.embedding.openvino_encoder import OpenVinoEncoder
+    except ImportError as exc:  # an install without it: the model embeds, as before
+        log.info("OpenVINO is not available (%s): passages are embedded by sentence-transformers", exc)
+        return
+    embedder.embed_rest_with(OpenVinoEncoder(export, threads=usable_cores(), bf16=settings.embed_bf16))
 
 
 def _check_model(previous: Previous | None, embedder: Embedder, index_dir: Path) -> None:

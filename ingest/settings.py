@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # An update with at most this many passages to embed uses the index's ONNX query encoder
     # (loads in ~0.3 s) instead of importing sentence-transformers (~5 s); 0 switches it off.
     embed_onnx_up_to: int = Field(256, ge=0)
+    # The other passages of a build are embedded by OpenVINO (bf16 where the CPU has it) on the
+    # model's verified ONNX export when one is at hand (INDEX/encoder, or the user's copy of
+    # it: every build but a user's first of a model), checked against onnxruntime on fixed
+    # texts (cosine >= 0.999) before use: 1.35x torch bf16 here (docs/benchmarks.md), and
+    # torch is never loaded. Off, or OpenVINO missing or failing: sentence-transformers.
+    embed_openvino: bool = True
 
     # Passages, sized in tokens of the model's own tokenizer. The overlap carries whole
     # sentences, so at 24 tokens the many sentences longer than that were never carried (46 % of

@@ -28,6 +28,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # before tokenizers: no rayon pool
 
@@ -90,7 +91,7 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.query_cache_size = query_cache_size
         self._meta = meta
-        self._session: ort.InferenceSession | None = None
+        self._session: Any = None  # an onnxruntime session, or what a subclass runs instead
         self._tokenizer: Tokenizer | None = None
         self._plain_tokenizer: Tokenizer | None = None
         self._input_names: tuple[str, ...] = ()
@@ -148,35 +149,49 @@ class OnnxEncoder:
         with self._lock:
             if self._session is not None:
                 return
-            meta = self.meta
-            tok_meta = meta["tokenizer"]
             try:
-                tokenizer = Tokenizer.from_file(str(self.cache_dir / TOKENIZER_FILE))
-                tokenizer.no_padding()  # the shipped tokenizer.json may pad to 128: never here
-                tokenizer.enable_truncation(
-                    max_length=int(meta["max_seq_length"]),
-                    strategy="longest_first",
-                    direction=tok_meta.get("truncation_side", "right"),
-                )
-                session = ort.InferenceSession(
-                    str(self.cache_dir / ONNX_FILE), self.session_options(), providers=["CPUExecutionProvider"]
-                )
+                tokenizer = self._new_tokenizer()
+                session, self._input_names = self._open_session()
             except Exception as exc:
                 raise ModelError(
                     f"cannot load the ONNX export in {self.cache_dir} ({type(exc).__name__}: {exc})"
                 ) from exc
-            self._input_names = tuple(i.name for i in session.get_inputs())
             unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
             if unknown:
                 raise ModelError(f"the ONNX export in {self.cache_dir} wants inputs {sorted(unknown)}")
-            try:  # the first run pays onnxruntime's one-off costs, and proves the export runs
+            try:  # the first run pays the runtime's one-off costs, and proves the export runs
                 self._run(*self._arrays([tokenizer.encode(self._prompt + "warm up")]), session=session)
             except Exception as exc:
                 raise ModelError(
                     f"the ONNX export in {self.cache_dir} does not run ({type(exc).__name__}: {exc})"
                 ) from exc
+            self._check(tokenizer, session)
             self._tokenizer = tokenizer
             self._session = session  # last: a set session means ready
+
+    def _new_tokenizer(self) -> Tokenizer:
+        """The export's tokenizer, never padding, truncating as sentence-transformers does."""
+        meta = self.meta
+        tokenizer = Tokenizer.from_file(str(self.cache_dir / TOKENIZER_FILE))
+        tokenizer.no_padding()  # the shipped tokenizer.json may pad to 128: never here
+        tokenizer.enable_truncation(
+            max_length=int(meta["max_seq_length"]),
+            strategy="longest_first",
+            direction=meta["tokenizer"].get("truncation_side", "right"),
+        )
+        return tokenizer
+
+    def _open_session(self) -> tuple[Any, tuple[str, ...]]:
+        """The runtime's session over the export (anything with onnxruntime's ``run(None,
+        feed)``) and the names of its inputs."""
+        session = ort.InferenceSession(
+            str(self.cache_dir / ONNX_FILE), self.session_options(), providers=["CPUExecutionProvider"]
+        )
+        return session, tuple(i.name for i in session.get_inputs())
+
+    def _check(self, tokenizer: Tokenizer, session: Any) -> None:
+        """Before a loaded session is used: nothing here (the export was verified when it was
+        made); a runtime that computes differently checks itself against it."""
 
     @property
     def _prompt(self) -> str:
@@ -207,7 +222,7 @@ class OnnxEncoder:
             types[row, cols] = enc.type_ids
         return ids, mask, types
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray, session=None) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray, session: Any = None) -> np.ndarray:
         """Pooled, L2-normalised float32 vectors of one batch."""
         session = session or self._session
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
@@ -249,13 +264,15 @@ class OnnxEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        size = batch_size or self.batch_size
+        return self._embed_sorted(tokenizer, self._session, texts, batch_size or self.batch_size)
+
+    def _embed_sorted(self, tokenizer: Tokenizer, session: Any, texts: list[str], size: int) -> np.ndarray:
         encodings = tokenizer.encode_batch([self._prompt + t for t in texts])
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), size):
             rows = order[start : start + size]
-            out[rows] = self._run(*self._arrays([encodings[i] for i in rows]))
+            out[rows] = self._run(*self._arrays([encodings[i] for i in rows]), session=session)
         return out
 
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:

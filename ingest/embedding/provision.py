@@ -95,6 +95,18 @@ def _shared_fresh(shared: Path | None, model: str) -> Path | None:
         return None
 
 
+def fresh_export(index_dir: Path, model: str, shared: Path | None) -> Path | None:
+    """A fresh, verified export of ``model`` at hand without exporting: ``INDEX/encoder``, else
+    the per-user copy under ``shared``; ``None`` when neither is."""
+    out = encoder_dir(index_dir)
+    try:
+        if cache_problem(out, model)[0] is None:
+            return out
+    except Exception as exc:  # noqa: BLE001 — see _shared_fresh
+        log.info("the ONNX export in %s is not used: %s: %s", out, type(exc).__name__, exc)
+    return _shared_fresh(shared, model)
+
+
 def _share(out: Path, model: str, shared: Path | None) -> None:
     """Make the fresh export ``out`` the per-user copy of ``model`` too (hard links); best
     effort: a cache folder that cannot be written only costs the next index an export."""

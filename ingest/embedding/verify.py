@@ -132,7 +132,8 @@ def reference_embeddings(st, texts: Sequence[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row by row cosine of two arrays of vectors."""
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return (a * b).sum(axis=1)
@@ -163,7 +164,7 @@ def verify_encoder(
         results["query"] = np.vstack([encoder.embed_query(texts[i]) for i in rows["query"]])
     else:
         del rows["query"]
-    cos = {name: _cosines(results[name], reference[rows[name]]) for name in rows}
+    cos = {name: cosines(results[name], reference[rows[name]]) for name in rows}
     worst_check = min(cos, key=lambda k: float(cos[k].min()))
     worst = int(rows[worst_check][cos[worst_check].argmin()])
     minimum = float(cos[worst_check].min())

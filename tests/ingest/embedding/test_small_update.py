@@ -68,7 +68,8 @@ def test_adding_one_file_embeds_it_without_sentence_transformers(
     assert float(stored @ expected) > 0.999
 
     (corpus / "later.txt").write_text("Later\n\nThe quay closes at dusk in winter.\n", encoding="utf-8")
-    assert update(corpus, settings.index_dir, CLAUSEWISE_EMBED_ONNX_UP_TO="0")["torch"] is True  # switched off
+    switched_off = {"CLAUSEWISE_EMBED_ONNX_UP_TO": "0", "CLAUSEWISE_EMBED_OPENVINO": "false"}
+    assert update(corpus, settings.index_dir, **switched_off)["torch"] is True
 
 
 def test_past_the_budget_the_model_embeds_from_then_on(onnx_encoder: OnnxEncoder) -> None:

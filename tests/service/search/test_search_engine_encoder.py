@@ -22,7 +22,7 @@ from service.search.engine import Engine
 
 pytestmark = pytest.mark.usefixtures("hermetic")
 
-HEAVY = ("torch", "transformers", "sentence_transformers")
+HEAVY = ("torch", "transformers", "sentence_transformers", "openvino")  # openvino: ingestion's only
 
 SERVER = textwrap.dedent(
     """
