@@ -10,7 +10,7 @@ from collections import Counter
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 # A soft hyphen marks where a word may break, so a word broken there is one word: the spaces
 # and the line break around it go too ("imple \u00ad\nmenting" in the Dublin III PDF).
-_SOFT_HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])[^\S\n]*\u00ad\s*(?=[^\W\d_])")
+_SOFT_HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])[^\S\n]*\u00ad[^\S\n]*\n?[^\S\n]*(?=[^\W\d_])")
 _SPACES = re.compile(r"[^\S\n]+")
 _PAGE_NUMBER = re.compile(
     # Arabic numbers, or lower-case roman ones (front matter); "II" or "Did" alone are text.
@@ -27,11 +27,19 @@ def normalize(text: str) -> str:
     """NFKC (folds ligatures such as "ﬁ", full-width forms, odd spaces), joins words broken
     at a soft hyphen, drops invisible characters, and collapses horizontal whitespace; other
     line breaks are kept."""
-    text = _SOFT_HYPHEN_BREAK.sub("", unicodedata.normalize("NFKC", text)).translate(_INVISIBLE)
+    text = _SOFT_HYPHEN_BREAK.sub(_soft_hyphen, unicodedata.normalize("NFKC", text)).translate(_INVISIBLE)
     # Some PDFs map the full stop of "2.1" to U+FFFD; between numbering characters it is one.
     text = _BROKEN_DOT.sub(".", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return "\n".join(_SPACES.sub(" ", join_letter_spaced(line)).strip() for line in text.split("\n"))
+
+
+def _soft_hyphen(match: re.Match[str]) -> str:
+    """A word goes on after a soft hyphen in lower case; before a capital ("Secretary\u00ad" /
+    "General") the break stays a break."""
+    if match.string[match.end()].islower():
+        return ""
+    return "\n" if "\n" in match.group(0) else " "
 
 
 def _edge_key(line: str) -> str:
@@ -84,7 +92,9 @@ _DROP_CAP = re.compile(r"\b([A-Zb-hj-z]) ([a-z]+)\b(?!-)")
 _CAP_PAIR = re.compile(r"\b([A-Z])\s([a-z]+)\b")
 # Two pieces of letters one space or line break apart, the second lower-case: "Gener al",
 # "t o", "Sta" / "tes".
-_WORD_PAIR = re.compile(r"(?<![\w'’-])([A-Za-z]+)[ \n]([a-z]+)(?![\w'’-])")
+# The second piece is only looked at, so that every adjacent pair is tried ("the gener al":
+# "the gener", then "gener al"); joining drops the space.
+_WORD_PAIR = re.compile(r"(?<![\w'’-])([A-Za-z]+)[ \n](?=([a-z]+)(?![\w'’-]))")
 _LINE_END_PIECE = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Za-z]+)$")
 _LINE_END_CAP = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Z])$")
 _LINE_START_FRAGMENT = re.compile(r"^([a-z]+)\b(?!-)")
@@ -134,10 +144,19 @@ class _Glyphs:
         self.drop_caps = len({a + b for a, b in pairs if self.joins_known(a, b)}) >= ARTEFACT_EVIDENCE
         # A piece's uses inside a pair that forms a word of the document: "t" of "t o".
         self.as_piece: Counter[str] = Counter()
+        pairs_known = set()
         for match in _WORD_PAIR.finditer(text):
             left, right = match.group(1).lower(), match.group(2)
             if self.lower[left + right] >= 2:
                 self.as_piece.update((left, right))
+                pairs_known.add((left, right))
+        # Words in pieces are trusted only once the document shows a few whose pieces are
+        # both no word of their own ("gener al", "sta tes"): "in formal" or "a broad" alone
+        # prove nothing, their pieces being words.
+        self.pieces = (
+            sum(1 for left, right in pairs_known if self._only_piece(left) and self._only_piece(right))
+            >= ARTEFACT_EVIDENCE
+        )
 
     def known(self, word: str) -> int:
         return self.counts[word] + self.counts[word.lower()] + self.counts[word.capitalize()]
@@ -157,9 +176,10 @@ class _Glyphs:
 
     def joins(self, letter: str, fragment: str) -> bool:
         """Once the document shows split capitals, "C entral" joins too: the fragment is no
-        word of the document's own."""
+        word of the document's own. "A" and "I", words themselves, join only then ("I deal" in a
+        document that writes "ideal" stays)."""
         if self.joins_known(letter, fragment):
-            return True
+            return letter not in "AI" or self.drop_caps
         return (
             self.drop_caps
             and letter.isupper()
@@ -169,20 +189,23 @@ class _Glyphs:
         )
 
     def split_word(self, match: re.Match[str]) -> str:
-        """ "Gener al" is "General" when the document writes "general" as a word of its own at
-        least twice and one of the pieces never stands alone outside such pairs; "me an" stays
-        two words in a document that writes "me" elsewhere. (Some PDFs place each piece of a
-        word with its own text matrix, which pypdf reads as a gap.)"""
+        """ "Gener al" is "General" in a document that shows words in pieces (:attr:`pieces`),
+        writes "general" as a word of its own at least twice, and never writes one of the
+        pieces alone; "me an" stays two words where "me" stands alone. (Some PDFs place
+        each piece of a word with its own text matrix, which pypdf reads as a gap.) The match
+        is the first piece and the space: joining drops the space."""
         left, right = match.group(1), match.group(2)
-        return left + right if self.joins_split(left, right) else match.group(0)
+        return left if self.joins_split(left, right) else match.group(0)
+
+    def _only_piece(self, word: str) -> bool:
+        """``word`` never stands alone outside pairs that form a word of the document."""
+        return self.lower[word] <= self.as_piece[word]
 
     def joins_split(self, left: str, right: str) -> bool:
         lowered = left.lower()
-        if self.lower[lowered + right] < 2:
+        if not self.pieces or self.lower[lowered + right] < 2 or lowered in ("a", "i"):
             return False
-        # A piece used more often (or as often) as a piece of such a word than alone is no word
-        # of its own: "ed" of "adopt ed", "Unit ed".
-        return self.lower[lowered] <= 2 * self.as_piece[lowered] or self.lower[right] <= 2 * self.as_piece[right]
+        return self._only_piece(lowered) or self._only_piece(right)
 
     def camel(self, match: re.Match[str]) -> str:
         word = match.group(0)
@@ -194,6 +217,41 @@ class _Glyphs:
     def drop_cap(self, match: re.Match[str]) -> str:
         letter, fragment = match.group(1), match.group(2)
         return letter + fragment if self.joins(letter, fragment) else match.group(0)
+
+
+def _join_across_lines(lines: list[str], glyphs: _Glyphs) -> list[str]:
+    """A capital or a piece of a word ending a line joins the fragment starting the next
+    ("(6) B" / "eing a person", "Sta" / "tes,"), and the joined line is carried down to meet
+    the next one ("Name F" / "orename(s) P" / "lace of birth": both join). A line is built
+    from pieces and only its last piece is searched, so a page of one-piece lines that all
+    join stays linear."""
+    out: list[str] = []
+    pieces: list[str] = []  # the line being built
+    for line in lines:
+        fragment = _LINE_START_FRAGMENT.match(line) if pieces else None
+        if fragment:
+            last = pieces[-1]
+            cap = _LINE_END_CAP.search(last)
+            piece = None if cap else _LINE_END_PIECE.search(last)
+            end = None
+            if cap and glyphs.joins(cap.group(1), fragment.group(1)):
+                end = cap
+            elif piece and glyphs.joins_split(piece.group(1), fragment.group(1)):
+                end = piece
+            if end is not None:
+                before = last[: end.start()].rstrip()
+                if before:
+                    pieces[-1] = before
+                else:
+                    pieces.pop()
+                pieces.append(end.group(1) + line)
+                continue
+        if pieces:
+            out.append(" ".join(pieces))
+        pieces = [line]
+    if pieces:
+        out.append(" ".join(pieces))
+    return [line for line in out if line]
 
 
 def _lower_tail(word: str) -> str:
@@ -219,24 +277,5 @@ def repair_glyphs(pages: list[list[str]]) -> list[list[str]]:
             _WORD_PAIR.sub(glyphs.split_word, _DROP_CAP.sub(glyphs.drop_cap, _CAMEL.sub(glyphs.camel, line)))
             for line in lines
         ]
-        for i in range(len(lines) - 1):
-            fragment = _LINE_START_FRAGMENT.match(lines[i + 1])
-            if not fragment:
-                continue
-            cap = _LINE_END_CAP.search(lines[i])
-            piece = None if cap else _LINE_END_PIECE.search(lines[i])
-            if cap and glyphs.joins(cap.group(1), fragment.group(1)):
-                end = cap
-            elif piece and glyphs.joins_split(piece.group(1), fragment.group(1)):
-                end = piece  # "Sta" / "tes,": pieces of a word read as lines of their own
-            else:
-                continue
-            before = lines[i][: end.start()].rstrip()
-            if before:  # "(6) B" / "eing a person ...": one line, as the page shows it
-                # Carried down, so the joined line's own last piece meets the next line
-                # ("Name F" / "orename(s) P" / "lace of birth": both join).
-                lines[i], lines[i + 1] = "", f"{before} {end.group(1)}{lines[i + 1]}"
-            else:
-                lines[i], lines[i + 1] = "", end.group(1) + lines[i + 1]
-        repaired.append([line for line in lines if line])
+        repaired.append(_join_across_lines(lines, glyphs))
     return repaired

@@ -315,14 +315,14 @@ def test_words_set_in_pieces_are_joined_when_a_piece_is_no_word_of_its_own() -> 
     """Some PDFs place each piece of a word with its own text matrix, and pypdf reads the seam
     as a space, on one line ("Gener al As sembly") or as lines of their own ("Sta" / "tes,").
     The document's own words decide: the whole word is written elsewhere, and one piece is
-    used more as a piece than alone."""
+    never written alone."""
     from ingest.cleaning import repair_glyphs
 
     body = [
         "The General Assembly of the United Nations asked the States to apply the Convention.",
         "The States adopted it; the General Assembly noted that the States agreed to report.",
         "Each resolution of the United Nations binds; a resolution of the Nations is published.",
-        "Give me an answer, said the delegate; he told me so.",
+        "Give me an answer, said the delegate; he told me so. They mean it; we mean well; an office.",
     ]
     pages = [
         [
@@ -341,11 +341,11 @@ def test_words_set_in_pieces_are_joined_when_a_piece_is_no_word_of_its_own() -> 
     assert "Tell me an answer." in fixed  # "me" and "an" are words of this document: kept apart
 
 
-def test_a_document_without_pieces_keeps_its_word_pairs() -> None:
+def test_two_words_stay_apart_where_the_document_shows_no_words_in_pieces() -> None:
+    """ "in formal" is two words even in a document that writes "informal": the pieces of a
+    split word must be seen as no words of their own a few times first."""
     from ingest.cleaning import repair_glyphs
 
-    pages = [
-        ["Any one of the parties may be heard; in to the room went a part of the group."],
-        ["Anyone may be apart."],
-    ]
+    body = ["The informal meeting; informal talks; abroad and abroad; ideal and ideal; upon it and upon that."]
+    pages = [["The council held in formal session, a broad view. I deal with it; follow up on it."], body]
     assert repair_glyphs(pages) == pages
