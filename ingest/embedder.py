@@ -142,6 +142,11 @@ class Embedder:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def loaded(self) -> bool:
+        """The sentence-transformers model is loaded (and so embeds every passage from now on)."""
+        return self._model is not None
+
     def warm_up(self) -> None:
         if self._model is not None:
             return

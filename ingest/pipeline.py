@@ -109,7 +109,12 @@ def ingest(
         target = open_target(settings, index_dir, rebuild)
         try:
             previous = target.previous()
-            embedder = embedder or _embedder(settings, index_dir, previous)
+            embedder = _prepared(
+                embedder or Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16),
+                settings,
+                index_dir,
+                previous,
+            )
             run = _Run(settings, index_dir, embedder, report, progress or quiet, target, retry_failed)
             version, documents = run.update(paths, found.files, previous)
             run.stats.save(index_dir)  # after the build: a failed run hashes again next time
@@ -200,10 +205,13 @@ class _Run:
         return version, documents
 
 
-def _embedder(settings: Settings, index_dir: Path, previous: Previous | None) -> Embedder:
-    """The model, started with the index's ONNX encoder when an update may be small, and
-    handing the rest to OpenVINO when a verified export of the model is at hand."""
-    embedder = Embedder(settings.model, settings.embed_batch_size, settings.embed_bf16)
+def _prepared(embedder: Embedder, settings: Settings, index_dir: Path, previous: Previous | None) -> Embedder:
+    """``embedder`` (the configured model, or the caller's, e.g. a rebuild worker's that
+    reports progress) started with the index's ONNX encoder when an update may be small, and
+    handing the rest to OpenVINO when a verified export of the model is at hand; as it is when
+    its model is loaded already (torch's cost is paid: it embeds)."""
+    if embedder.loaded:
+        return embedder
     if previous is not None and settings.embed_onnx_up_to:
         from ingest.embedding.onnx_encoder import try_load  # onnxruntime: only for an update
 

@@ -157,3 +157,21 @@ def test_a_runtime_error_mid_build_hands_the_passages_to_the_model(
     assert "bad_alloc" in caplog.text and model._model is not None
     reference = embedder.embed_passages(PASSAGES[:4])
     assert float((np.vstack([first, second]) * reference).sum(axis=1).min()) > 0.999
+
+
+def test_an_embedder_the_caller_passes_is_handed_the_export_too(onnx_cache: Path, tmp_path: Path) -> None:
+    """A server's rebuild worker passes its own embedder (one that reports progress): with the
+    user's export at hand it embeds through OpenVINO as `clausewise ingest` does, never loading
+    the model; a loaded model is left to embed."""
+    from ingest.pipeline import ingest
+    from ingest.settings import Settings
+
+    cache = tmp_path / "user-cache"
+    clone_cache(onnx_cache, shared_encoder_dir(cache, DEFAULT_MODEL))
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "note.txt").write_text(f"Note\n\n{PASSAGES[0]}\n", encoding="utf-8")
+    passed = Embedder(DEFAULT_MODEL)
+    report = ingest([corpus], Settings(index_dir=tmp_path / "index", encoder_cache=cache), embedder=passed)
+    assert report.published and report.embedded == 1
+    assert not passed.loaded  # OpenVINO embedded it
