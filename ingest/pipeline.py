@@ -26,6 +26,7 @@ A run with nothing to change stops after step 2 or 3 and writes nothing.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -230,10 +231,14 @@ def _embed_rest_with_openvino(embedder: Embedder, settings: Settings, index_dir:
     if export is None:
         return
     try:
-        from ingest.embedding.openvino_encoder import OpenVinoEncoder
-    except ImportError as exc:  # an install without it: the model embeds, as before
-        log.info("OpenVINO is not available (%s): passages are embedded by sentence-transformers", exc)
+        available = importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        available = False
+    if not available:  # an install without it: the model embeds, as before
+        log.info("OpenVINO is not available: passages are embedded by sentence-transformers")
         return
+    from ingest.embedding.openvino_encoder import OpenVinoEncoder  # openvino itself: at first use
+
     embedder.embed_rest_with(OpenVinoEncoder(export, threads=usable_cores(), bf16=settings.embed_bf16))
 
 
