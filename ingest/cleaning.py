@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import cached_property
+
+from ingest.wordlist import is_word, mostly_english
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 # A soft hyphen marks where a word may break, so a word broken there is one word: the spaces
@@ -106,6 +109,7 @@ _WIDE_GAP = re.compile(r"( {2,})")
 # Distinct words a document must show an artefact on before a rule that has no dictionary
 # evidence for the single word is trusted.
 ARTEFACT_EVIDENCE = 3
+_PUNCTUATION = ".,;:!?()[]{}\"'“”‘’*"
 
 
 def join_letter_spaced(line: str) -> str:
@@ -134,35 +138,63 @@ class _Glyphs:
     def __init__(self, pages: list[list[str]]) -> None:
         text = "\n".join("\n".join(lines) for lines in pages)
         self.counts = Counter(re.findall(r"[A-Za-z]+", text))
-        # Words standing alone between spaces ("s" of "women's" is not one).
-        self.lower = Counter(token.lower() for token in text.split() if token.isalpha())
+        # Words standing alone between spaces, punctuation around them aside ("example," is
+        # one; "s" of "women's" is not).
+        tokens = (token.strip(_PUNCTUATION) for token in text.split())
+        self.lower = Counter(token.lower() for token in tokens if token.isalpha())
         # A fragment's uses right after a lone capital, which are not uses as a word of its own.
         pairs = _CAP_PAIR.findall(text)
         self.as_fragment = Counter(fragment for _, fragment in pairs)
+        # A piece's uses inside a pair that forms a word of the document: "t" of "t o".
+        self.as_piece: Counter[str] = Counter()
+        # Uses of a word that are not uses as a word of its own: after a lone capital ("S
+        # ex"), as a piece ("for ex ample"); a fragment after a capital counts once.
+        self.explained = Counter(self.as_fragment)
+        pairs_known = set()
+        for match in _WORD_PAIR.finditer(text):
+            left, right = match.group(1), match.group(2)
+            lowered = left.lower()
+            if self.lower[lowered + right] >= 2:
+                pairs_known.add((lowered, right))
+                self.as_piece.update((lowered, right))
+                self.explained.update((lowered,) if len(left) == 1 and left.isupper() else (lowered, right))
         camels = {w for w in self.counts if _CAMEL.fullmatch(w) and self.known(_lower_tail(w)) > self.counts[w]}
         self.small_caps = len(camels) >= ARTEFACT_EVIDENCE
         self.drop_caps = len({a + b for a, b in pairs if self.joins_known(a, b)}) >= ARTEFACT_EVIDENCE
-        # A piece's uses inside a pair that forms a word of the document: "t" of "t o".
-        self.as_piece: Counter[str] = Counter()
-        pairs_known = set()
-        for match in _WORD_PAIR.finditer(text):
-            left, right = match.group(1).lower(), match.group(2)
-            if self.lower[left + right] >= 2:
-                self.as_piece.update((left, right))
-                pairs_known.add((left, right))
+        self._text = text
         # Words in pieces are trusted only once the document shows a few whose pieces are
         # both no word of their own ("gener al", "sta tes"): "in formal" or "a broad" alone
-        # prove nothing, their pieces being words.
-        self.pieces = (
-            sum(1 for left, right in pairs_known if self._only_piece(left) and self._only_piece(right))
-            >= ARTEFACT_EVIDENCE
+        # prove nothing, their pieces being words. In an English document at least one piece of
+        # each must be no English word either: a short document may write "in" only once.
+        evidence = [pair for pair in pairs_known if self._only_piece(pair[0]) and self._only_piece(pair[1])]
+        self.pieces = len(evidence) >= ARTEFACT_EVIDENCE and (
+            not self.english or sum(1 for pair in evidence if not all(map(is_word, pair))) >= ARTEFACT_EVIDENCE
         )
+
+    @cached_property
+    def english(self) -> bool:
+        """The document reads as English, so :mod:`ingest.wordlist` may decide what its own
+        words cannot. Asked only of documents that show the artefacts."""
+        return mostly_english(self.lower)
+
+    @cached_property
+    def as_listed_piece(self) -> Counter[str]:
+        """A non-word piece's uses inside a pair that forms a word of the English list, the
+        document's own words aside ("br" of "br ackets")."""
+        uses: Counter[str] = Counter()
+        for match in _WORD_PAIR.finditer(self._text):
+            left, right = match.group(1).lower(), match.group(2)
+            if self.lower[left + right] < 2 and is_word(left + right):
+                uses.update(piece for piece in (left, right) if not is_word(piece))
+        return uses
 
     def known(self, word: str) -> int:
         return self.counts[word] + self.counts[word.lower()] + self.counts[word.capitalize()]
 
     def alone(self, fragment: str) -> int:
-        return max(0, self.lower[fragment] - self.as_fragment[fragment])
+        """Uses of ``fragment`` as a word of its own: not after a lone capital ("S ex"), not as a
+        piece of a word in pieces ("for ex ample")."""
+        return max(0, self.lower[fragment] - self.explained[fragment])
 
     def joins_known(self, letter: str, fragment: str) -> bool:
         """``letter`` + ``fragment`` is a word the document writes; "A" and "I" are words of
@@ -177,16 +209,20 @@ class _Glyphs:
     def joins(self, letter: str, fragment: str) -> bool:
         """Once the document shows split capitals, "C entral" joins too: the fragment is no
         word of the document's own. "A" and "I", words themselves, join only then ("I deal" in a
-        document that writes "ideal" stays)."""
+        document that writes "ideal" stays). A short fragment ("S ex") joins when the English
+        word list knows the word, and one after "A" or "I" ("A gudas Israel") when the list
+        does not know the fragment ("A street" stays)."""
         if self.joins_known(letter, fragment):
             return letter not in "AI" or self.drop_caps
-        return (
-            self.drop_caps
-            and letter.isupper()
-            and letter not in "AI"
-            and len(fragment) >= 3
-            and self.alone(fragment) == 0
-        )
+        if not (self.drop_caps and letter.isupper() and self.alone(fragment) == 0):
+            return False
+        if letter not in "AI" and len(fragment) >= 3:
+            return True
+        if not self.english:
+            return False
+        if is_word((letter + fragment).lower()):
+            return True
+        return letter in "AI" and len(fragment) >= 3 and not is_word(fragment)
 
     def split_word(self, match: re.Match[str]) -> str:
         """ "Gener al" is "General" in a document that shows words in pieces (:attr:`pieces`),
@@ -202,10 +238,21 @@ class _Glyphs:
         return self.lower[word] <= self.as_piece[word]
 
     def joins_split(self, left: str, right: str) -> bool:
+        """See :meth:`split_word`. A word the document writes whole only once ("c hild",
+        "significanc e") joins when the English word list knows it and one piece is no word of
+        the list that the document writes alone elsewhere; two words of the list stay apart
+        ("the re")."""
         lowered = left.lower()
-        if not self.pieces or self.lower[lowered + right] < 2 or lowered in ("a", "i"):
+        if not self.pieces or lowered in ("a", "i"):
             return False
-        return self._only_piece(lowered) or self._only_piece(right)
+        if self.lower[lowered + right] >= 2:
+            return self._only_piece(lowered) or self._only_piece(right)
+        if not self.lower[lowered + right] or not self.english or not is_word(lowered + right):
+            return False
+        return any(
+            not is_word(piece) and self.lower[piece] <= self.as_piece[piece] + self.as_listed_piece[piece]
+            for piece in (lowered, right)
+        )
 
     def camel(self, match: re.Match[str]) -> str:
         word = match.group(0)

@@ -349,3 +349,62 @@ def test_two_words_stay_apart_where_the_document_shows_no_words_in_pieces() -> N
     body = ["The informal meeting; informal talks; abroad and abroad; ideal and ideal; upon it and upon that."]
     pages = [["The council held in formal session, a broad view. I deal with it; follow up on it."], body]
     assert repair_glyphs(pages) == pages
+
+
+# A document that shows split capitals (three distinct ones: "drop caps" evidence) and words in
+# pieces whose pieces are no words (three: "pieces" evidence), as the UNHCR booklet does.
+_ARTEFACT_EVIDENCE = [
+    "P rovided that the States agree. B eing a person. T he parties. Provided that. Being so. The end.",
+    "The Gener al As sembly met; Sta tes agreed; the General Assembly and the States; General Assembly; States.",
+]
+
+
+def test_names_and_short_words_after_a_split_capital_join_by_the_english_word_list() -> None:
+    """Where the document cannot tell, the English word list does: "A gudas Israel" is a name
+    the document never writes whole, but "gudas" is no English word; "S ex" is a form's label
+    whose "ex" the document writes only as a piece ("for ex ample", "example,"). "A street"
+    stays: "street" is a word, though the document never writes it again."""
+    from ingest.cleaning import repair_glyphs
+
+    pages = [
+        [
+            "Category B: A gudas Israel World Organization; Caritas Internationalis.",
+            "Place and date of birth S ex *Strike out whichever does not apply.",
+            "See, for ex ample, the list. A street runs past it.",
+        ],
+        [*_ARTEFACT_EVIDENCE, "For example, the Council; for example, the list."],
+    ]
+    fixed = repair_glyphs(pages)[0]
+    assert fixed[0] == "Category B: Agudas Israel World Organization; Caritas Internationalis."
+    assert fixed[1] == "Place and date of birth Sex *Strike out whichever does not apply."
+    assert fixed[2] == "See, for example, the list. A street runs past it."
+
+
+def test_a_word_in_pieces_written_once_joins_when_a_piece_is_no_english_word() -> None:
+    """ "significanc e", "c hild": the document writes "significance" and "child" whole only
+    once, too little for its own words to decide; the English word list knows them, and knows
+    neither "e" nor "c" as words (of single letters only "a" and "i" are). "br ackets" stays, as the document never
+    writes "brackets" whole, and so do two pieces that are both English words ("the re")."""
+    from ingest.cleaning import repair_glyphs
+
+    pages = [
+        ["Of great significanc e; the c hild stayed; the re was no ambiguity; the br ackets stay."],
+        [*_ARTEFACT_EVIDENCE, "Its significance. The child. There it is."],
+    ]
+    assert repair_glyphs(pages)[0] == [
+        "Of great significance; the child stayed; the re was no ambiguity; the br ackets stay."
+    ]
+
+
+def test_the_english_word_list_decides_nothing_in_a_document_in_another_language() -> None:
+    """A French document with the same artefacts: "A partir" is two words in French, which no
+    English list knows, so it stays; the document's own evidence still joins ("Gener al")."""
+    from ingest.cleaning import repair_glyphs
+
+    french = [
+        "P our les Etats. L es parties. D ans le cas. Pour les parties; Les parties; Dans le cas.",
+        "L'Assemblée Gener ale et les Eta ts; la General Assembly; Generale et Generale; les Etats; les Etats.",
+        "Les Etats membres de la convention conviennent que les personnes réfugiées ont droit.",
+    ]
+    pages = [["A partir de cette date, les Etats membres appliquent la convention."], french]
+    assert repair_glyphs(pages)[0] == ["A partir de cette date, les Etats membres appliquent la convention."]
