@@ -98,6 +98,10 @@ _CAP_PAIR = re.compile(r"\b([A-Z])\s([a-z]+)\b")
 # The second piece is only looked at, so that every adjacent pair is tried ("the gener al":
 # "the gener", then "gener al"); joining drops the space.
 _WORD_PAIR = re.compile(r"(?<![\w'’-])([A-Za-z]+)[ \n](?=([a-z]+)(?![\w'’-]))")
+# A capitalised word after a fragment: "Israel" of "A gudas Israel".
+_NAME_AFTER = re.compile(r"\s+[A-Z][a-z]")
+# The piece after a pair's second one: "ceiving" of "the re ceiving".
+_NEXT_PIECE = re.compile(r"[ \n]([a-z]+)(?![\w'’-])")
 _LINE_END_PIECE = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Za-z]+)$")
 _LINE_END_CAP = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Z])$")
 _LINE_START_FRAGMENT = re.compile(r"^([a-z]+)\b(?!-)")
@@ -142,22 +146,33 @@ class _Glyphs:
         # one; "s" of "women's" is not).
         tokens = (token.strip(_PUNCTUATION) for token in text.split())
         self.lower = Counter(token.lower() for token in tokens if token.isalpha())
-        # A fragment's uses right after a lone capital, which are not uses as a word of its own.
+        # A fragment's uses right after a lone capital, which are not uses as a word of its own,
+        # and the capitals it follows: a drop capital belongs to one word ("S ex"), a fragment
+        # after several is a word ("J et al.", "K et al.").
         pairs = _CAP_PAIR.findall(text)
         self.as_fragment = Counter(fragment for _, fragment in pairs)
+        self.capitals_before: dict[str, set[str]] = {}
+        for capital, fragment in pairs:
+            self.capitals_before.setdefault(fragment, set()).add(capital)
         # A piece's uses inside a pair that forms a word of the document: "t" of "t o".
         self.as_piece: Counter[str] = Counter()
-        # Uses of a word that are not uses as a word of its own: after a lone capital ("S
-        # ex"), as a piece ("for ex ample"); a fragment after a capital counts once.
-        self.explained = Counter(self.as_fragment)
-        pairs_known = set()
+        uses: Counter[tuple[str, str, bool]] = Counter()
         for match in _WORD_PAIR.finditer(text):
             left, right = match.group(1), match.group(2)
             lowered = left.lower()
             if self.lower[lowered + right] >= 2:
-                pairs_known.add((lowered, right))
                 self.as_piece.update((lowered, right))
-                self.explained.update((lowered,) if len(left) == 1 and left.isupper() else (lowered, right))
+                uses[lowered, right, len(left) == 1 and left.isupper()] += 1
+        pairs_known = {(left, right) for left, right, _ in uses}
+        # Uses of a word that are not uses as a word of its own: after a lone capital, or as a
+        # piece of a word in pieces ("for ex ample") whose other piece, or itself, is never
+        # written alone; not "a broad" (the article) nor "in formal" (two words). A fragment after
+        # a capital counts once.
+        self.explained = Counter(self.as_fragment)
+        for (left, right, after_capital), count in uses.items():
+            if left not in ("a", "i") and (self._only_piece(left) or self._only_piece(right)):
+                for piece in (left,) if after_capital else (left, right):
+                    self.explained[piece] += count
         camels = {w for w in self.counts if _CAMEL.fullmatch(w) and self.known(_lower_tail(w)) > self.counts[w]}
         self.small_caps = len(camels) >= ARTEFACT_EVIDENCE
         self.drop_caps = len({a + b for a, b in pairs if self.joins_known(a, b)}) >= ARTEFACT_EVIDENCE
@@ -167,9 +182,10 @@ class _Glyphs:
         # prove nothing, their pieces being words. In an English document at least one piece of
         # each must be no English word either: a short document may write "in" only once.
         evidence = [pair for pair in pairs_known if self._only_piece(pair[0]) and self._only_piece(pair[1])]
-        self.pieces = len(evidence) >= ARTEFACT_EVIDENCE and (
-            not self.english or sum(1 for pair in evidence if not all(map(is_word, pair))) >= ARTEFACT_EVIDENCE
-        )
+        self.pieces = (
+            len(evidence) >= ARTEFACT_EVIDENCE
+            and (not self.english or sum(1 for pair in evidence if not all(map(is_word, pair))) >= ARTEFACT_EVIDENCE)
+        ) or (self.english and self._listed_evidence() >= ARTEFACT_EVIDENCE)
 
     @cached_property
     def english(self) -> bool:
@@ -187,6 +203,20 @@ class _Glyphs:
             if self.lower[left + right] < 2 and is_word(left + right):
                 uses.update(piece for piece in (left, right) if not is_word(piece))
         return uses
+
+    def _listed_evidence(self) -> int:
+        """Distinct pairs of pieces that form a word the document writes and the English list
+        knows, both pieces no words of the list that the document never writes alone ("w
+        orld", "internat ional", "servic e")."""
+        pairs = set()
+        for match in _WORD_PAIR.finditer(self._text):
+            left, right = match.group(1).lower(), match.group(2)
+            if self.lower[left + right] and is_word(left + right) and not is_word(left) and not is_word(right):
+                pairs.add((left, right))
+        return sum(1 for pair in pairs if all(map(self._listed_only_piece, pair)))
+
+    def _listed_only_piece(self, piece: str) -> bool:
+        return self.lower[piece] <= self.as_piece[piece] + self.as_listed_piece[piece]
 
     def known(self, word: str) -> int:
         return self.counts[word] + self.counts[word.lower()] + self.counts[word.capitalize()]
@@ -206,53 +236,92 @@ class _Glyphs:
             return (len(fragment) == 1 and fragment not in "ai") or self.alone(fragment) * 5 < self.known(joined)
         return True
 
-    def joins(self, letter: str, fragment: str) -> bool:
+    def joins(self, letter: str, fragment: str, after: str = "") -> bool:
         """Once the document shows split capitals, "C entral" joins too: the fragment is no
         word of the document's own. "A" and "I", words themselves, join only then ("I deal" in a
-        document that writes "ideal" stays). A short fragment ("S ex") joins when the English
-        word list knows the word, and one after "A" or "I" ("A gudas Israel") when the list
-        does not know the fragment ("A street" stays)."""
+        document that writes "ideal" stays).
+
+        In an English document the word list decides two more. A short fragment that follows
+        no other capital joins into a word the list knows ("S ex"; "J et al." and "K et al."
+        stay). After "A" or "I", a fragment the list does not know joins when a capitalised
+        word follows (``after``, the text after the fragment), as a name runs on ("A gudas
+        Israel"; "A street", "Table A summarises the" stay)."""
         if self.joins_known(letter, fragment):
             return letter not in "AI" or self.drop_caps
         if not (self.drop_caps and letter.isupper() and self.alone(fragment) == 0):
             return False
         if letter not in "AI" and len(fragment) >= 3:
             return True
-        if not self.english:
+        if not self.english or len(self.capitals_before.get(fragment, ())) > 1:
             return False
-        if is_word((letter + fragment).lower()):
-            return True
-        return letter in "AI" and len(fragment) >= 3 and not is_word(fragment)
+        if letter not in "AI":
+            return is_word((letter + fragment).lower())
+        name_runs_on = _NAME_AFTER.match(after) is not None
+        return len(fragment) >= 3 and name_runs_on and not is_word(fragment)
 
-    def split_word(self, match: re.Match[str]) -> str:
+    def split_words(self, line: str) -> str:
         """ "Gener al" is "General" in a document that shows words in pieces (:attr:`pieces`),
         writes "general" as a word of its own at least twice, and never writes one of the
         pieces alone; "me an" stays two words where "me" stands alone. (Some PDFs place
-        each piece of a word with its own text matrix, which pypdf reads as a gap.) The match
-        is the first piece and the space: joining drops the space."""
-        left, right = match.group(1), match.group(2)
-        return left if self.joins_split(left, right) else match.group(0)
+        each piece of a word with its own text matrix, which pypdf reads as a gap.)
+
+        A piece joins one neighbour: where it could join either ("the re ceiving": "there",
+        "receiving"), the pair with more pieces that are no words of their own wins; three
+        pieces or more join only into a word the document writes."""
+        out: list[str] = []
+        done = 0  # the end of ``line`` copied to ``out``
+        word, word_end = "", -1  # the word the last join made, and where it ends
+        for match in _WORD_PAIR.finditer(line):
+            left, right = match.group(1), match.group(2)
+            chained = match.start() == word_end  # ``left`` ends the word just joined
+            if not self.joins_split(left, right):
+                continue
+            if chained and not self.lower[(word + right).lower()]:
+                continue
+            after = _NEXT_PIECE.match(line, match.end() + len(right))
+            if (
+                not chained
+                and after
+                and self.joins_split(right, after.group(1))
+                and self._strength(right, after.group(1)) > self._strength(left, right)
+            ):
+                continue
+            out.append(line[done : match.start()] + left)  # the space dropped
+            done = match.end()
+            word, word_end = (word if chained else left) + right, match.end()
+        out.append(line[done:])
+        return "".join(out)
+
+    def _strength(self, left: str, right: str) -> tuple[int, int]:
+        """How many of two pieces are no words of their own (by the document's evidence, or, in
+        an English document, by the word list's), then how seldom they stand alone: "re" of
+        "the re mission" joins "mission" rather than "the"."""
+        pieces = (left.lower(), right)
+        only = sum(
+            self._only_piece(piece) or (self.english and not is_word(piece) and self._listed_only_piece(piece))
+            for piece in pieces
+        )
+        return only, -sum(self.lower[piece] for piece in pieces)
 
     def _only_piece(self, word: str) -> bool:
         """``word`` never stands alone outside pairs that form a word of the document."""
         return self.lower[word] <= self.as_piece[word]
 
     def joins_split(self, left: str, right: str) -> bool:
-        """See :meth:`split_word`. A word the document writes whole only once ("c hild",
+        """See :meth:`split_words`. A word the document writes whole only once ("c hild",
         "significanc e") joins when the English word list knows it and one piece is no word of
-        the list that the document writes alone elsewhere; two words of the list stay apart
+        the list that the document never writes alone elsewhere; two words of the list stay apart
         ("the re")."""
         lowered = left.lower()
-        if not self.pieces or lowered in ("a", "i"):
+        if not self.pieces or lowered in ("a", "i") or right in ("a", "i"):  # words on either side
             return False
         if self.lower[lowered + right] >= 2:
             return self._only_piece(lowered) or self._only_piece(right)
+        if len(left) == 1 and left.isupper():  # a split capital: :meth:`joins` decides ("J et al.")
+            return False
         if not self.lower[lowered + right] or not self.english or not is_word(lowered + right):
             return False
-        return any(
-            not is_word(piece) and self.lower[piece] <= self.as_piece[piece] + self.as_listed_piece[piece]
-            for piece in (lowered, right)
-        )
+        return any(not is_word(piece) and self._listed_only_piece(piece) for piece in (lowered, right))
 
     def camel(self, match: re.Match[str]) -> str:
         word = match.group(0)
@@ -263,7 +332,8 @@ class _Glyphs:
 
     def drop_cap(self, match: re.Match[str]) -> str:
         letter, fragment = match.group(1), match.group(2)
-        return letter + fragment if self.joins(letter, fragment) else match.group(0)
+        after = match.string[match.end() : match.end() + 40]
+        return letter + fragment if self.joins(letter, fragment, after) else match.group(0)
 
 
 def _join_across_lines(lines: list[str], glyphs: _Glyphs) -> list[str]:
@@ -281,7 +351,7 @@ def _join_across_lines(lines: list[str], glyphs: _Glyphs) -> list[str]:
             cap = _LINE_END_CAP.search(last)
             piece = None if cap else _LINE_END_PIECE.search(last)
             end = None
-            if cap and glyphs.joins(cap.group(1), fragment.group(1)):
+            if cap and glyphs.joins(cap.group(1), fragment.group(1), line[fragment.end() : fragment.end() + 40]):
                 end = cap
             elif piece and glyphs.joins_split(piece.group(1), fragment.group(1)):
                 end = piece
@@ -315,14 +385,11 @@ def repair_glyphs(pages: list[list[str]]) -> list[list[str]]:
     give "T he", "P rovided", "A s a result", on one line or with the capital ending the line
     before ("(2) A" / "s a result"): the letter is joined to its fragment (:class:`_Glyphs`).
     Words set in pieces give "Gener al As sembly": pieces that form a word of the document
-    join when one of them is no word of its own (:meth:`_Glyphs.split_word`).
+    join when one of them is no word of its own (:meth:`_Glyphs.split_words`).
     """
     glyphs = _Glyphs(pages)
     repaired = []
     for lines in pages:
-        lines = [
-            _WORD_PAIR.sub(glyphs.split_word, _DROP_CAP.sub(glyphs.drop_cap, _CAMEL.sub(glyphs.camel, line)))
-            for line in lines
-        ]
+        lines = [glyphs.split_words(_DROP_CAP.sub(glyphs.drop_cap, _CAMEL.sub(glyphs.camel, line))) for line in lines]
         repaired.append(_join_across_lines(lines, glyphs))
     return repaired

@@ -6,8 +6,9 @@ so the document says nothing about them: "the c hild" (written whole only once),
 Israel" (a name the document never writes whole), "S ex" (a form's label). For those the rules
 ask this list: Webster's Second International of 1934 as BSD systems ship it (``web2``, 234,000
 words, public domain), through the ``english-words`` package, loaded once on first use (~0.1 s).
-It has no plurals and many rare words ("lo", "st"), which keeps it cautious: a join needs the
-list to know the whole word and not the piece. It is asked only of documents that show the
+It has many rare words ("lo", "st") and no plurals or verb endings, which :func:`is_word`
+adds by rule ("rights", "welcomed"): a piece ("wards" of "to wards") is a word when a word of
+the list is its base. It is asked only of documents that show the
 artefacts and read as English (:func:`mostly_english`), since "A partir" is two French words
 that no English list knows.
 """
@@ -31,15 +32,50 @@ def english_words() -> frozenset[str]:
     return frozenset(get_english_words_set(["web2"], lower=True, alpha=True))
 
 
+# Regular English endings and what a word's base ends with before them: "rights" -> "right",
+# "welcomed" -> "welcome", "applied" -> "apply", "stopping" -> "stop".
+_ENDINGS = (
+    ("ies", "y"),
+    ("ied", "y"),
+    ("es", ""),
+    ("s", ""),
+    ("ed", ""),
+    ("ed", "e"),
+    ("ing", ""),
+    ("ing", "e"),
+    ("ly", ""),
+    ("er", ""),
+    ("ers", ""),
+)
+
+
+def _bases(word: str) -> set[str]:
+    bases = set()
+    for ending, base_end in _ENDINGS:
+        stem = word[: -len(ending)]
+        if word.endswith(ending) and len(stem) >= 2:
+            bases.add(stem + base_end)
+            if len(stem) >= 3 and stem[-1] == stem[-2]:  # "stopped" -> "stop"
+                bases.add(stem[:-1])
+    return bases
+
+
 def is_word(piece: str) -> bool:
-    """``piece`` (lower-case) is an English word; of single letters only "a" and "i" are, the
-    list's entries for the letters of the alphabet aside."""
-    return piece in ("a", "i") if len(piece) == 1 else piece in english_words()
+    """``piece`` (lower-case) is an English word, or one with a regular ending ("rights",
+    "welcomed", the list has neither); of single letters only "a" and "i" are, the list's
+    entries for the letters of the alphabet aside."""
+    if len(piece) == 1:
+        return piece in ("a", "i")
+    words = english_words()
+    return piece in words or not words.isdisjoint(_bases(piece))
 
 
 def mostly_english(words: Counter[str]) -> bool:
     """``words`` (lower-case, with their counts) read as English text."""
-    long = {word: count for word, count in words.items() if len(word) > 2}
-    total = sum(long.values())
     known = english_words()
-    return total > 0 and sum(count for word, count in long.items() if word in known) >= ENGLISH_SHARE * total
+    total = listed = 0
+    for word, count in words.items():
+        if len(word) > 2:
+            total += count
+            listed += count if word in known else 0
+    return total > 0 and listed >= ENGLISH_SHARE * total

@@ -12,6 +12,15 @@ def test_words_and_pieces_of_words() -> None:
     assert is_word("a") and is_word("i") and not is_word("c") and not is_word("t")
 
 
+def test_regular_endings_make_words_the_list_has_only_in_their_base_form() -> None:
+    """web2 has "right" and "welcome" but not "rights" or "welcomed": a piece with a regular
+    ending is a word all the same ("to wards" is two words), a truncated word is none."""
+    for word in ("rights", "welcomed", "applied", "stopped", "levels", "wards", "dedicated"):
+        assert is_word(word), word
+    for piece in ("hild", "internat", "observanc", "servic", "ackets", "rver"):
+        assert not is_word(piece), piece
+
+
 def test_english_text_reads_as_english_and_french_or_spanish_does_not() -> None:
     def words(text: str) -> Counter[str]:
         return Counter(token.strip(".,;").lower() for token in text.split())
