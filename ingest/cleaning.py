@@ -8,7 +8,7 @@ import unicodedata
 from collections import Counter
 from functools import cached_property
 
-from ingest.wordlist import is_word, mostly_english
+from ingest.wordlist import in_list, is_word, mostly_english
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 # A soft hyphen marks where a word may break, so a word broken there is one word: the spaces
@@ -91,15 +91,21 @@ _CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
 # A small-caps font's capital glyph inside a lower-case word: "prohiBition", "parTies".
 _SMALL_CAPS_GLYPH = re.compile(r"[A-Za-z]?[a-z]{2,}[A-Z][a-z]+")
 # A lone letter before a fragment; lower-case "a" and "i" are words, so are never drop capitals.
-_DROP_CAP = re.compile(r"\b([A-Zb-hj-z]) ([a-z]+)\b(?!-)")
+# Not after an apostrophe ("Women’s low", "doesn’t ask"), nor before an address ("E
+# postbox@ipu.org", "W www.ipu.org").
+_DROP_CAP = re.compile(r"(?<![’'])\b([A-Zb-hj-z]) ([a-z]+)\b(?![-@]|\.\w)")
 _CAP_PAIR = re.compile(r"\b([A-Z])\s([a-z]+)\b")
 # Two pieces of letters one space or line break apart, the second lower-case: "Gener al",
 # "t o", "Sta" / "tes".
 # The second piece is only looked at, so that every adjacent pair is tried ("the gener al":
 # "the gener", then "gener al"); joining drops the space.
-_WORD_PAIR = re.compile(r"(?<![\w'’-])([A-Za-z]+)[ \n](?=([a-z]+)(?![\w'’-]))")
-# A capitalised word after a fragment: "Israel" of "A gudas Israel".
-_NAME_AFTER = re.compile(r"\s+[A-Z][a-z]")
+_WORD_PAIR = re.compile(r"(?<![\w'’./@-])([A-Za-z]+)[ \n](?=([a-z]+)(?![\w'’-]))")
+# Capitalised words to the end of the line or the next punctuation after a fragment: a name
+# runs on ("A gudas Israel World Organization;"), a sentence does not ("A colour Chart is").
+_NAME_AFTER = re.compile(r"(?:\s+[A-Z][\w’'-]*)+\s*(?:[;,.:)]|$)")
+# A lower-case word after a fragment: "al." of "J et al.", where a form's label is followed
+# by none ("S ex *Strike out").
+_WORD_AFTER = re.compile(r"\s+[a-z]")
 # The piece after a pair's second one: "ceiving" of "the re ceiving".
 _NEXT_PIECE = re.compile(r"[ \n]([a-z]+)(?![\w'’-])")
 _LINE_END_PIECE = re.compile(r"(?:^|(?<=[\s(\[“\"]))([A-Za-z]+)$")
@@ -211,7 +217,7 @@ class _Glyphs:
         pairs = set()
         for match in _WORD_PAIR.finditer(self._text):
             left, right = match.group(1).lower(), match.group(2)
-            if self.lower[left + right] and is_word(left + right) and not is_word(left) and not is_word(right):
+            if self.lower[left + right] and is_word(left + right) and not in_list(left) and not in_list(right):
                 pairs.add((left, right))
         return sum(1 for pair in pairs if all(map(self._listed_only_piece, pair)))
 
@@ -241,11 +247,12 @@ class _Glyphs:
         word of the document's own. "A" and "I", words themselves, join only then ("I deal" in a
         document that writes "ideal" stays).
 
-        In an English document the word list decides two more. A short fragment that follows
-        no other capital joins into a word the list knows ("S ex"; "J et al." and "K et al."
-        stay). After "A" or "I", a fragment the list does not know joins when a capitalised
-        word follows (``after``, the text after the fragment), as a name runs on ("A gudas
-        Israel"; "A street", "Table A summarises the" stay)."""
+        In an English document the word list decides two more (``after``: the rest of the line
+        after the fragment). A short fragment that follows no other capital, nor comes before a
+        lower-case word, joins into a word the list knows ("S ex *Strike out"; "J et al."
+        stays). After "A", a fragment the list does not know joins when capitalised words run
+        on to the line's end or punctuation, as a name does ("A gudas Israel World
+        Organization;"; "A street", "A colour Chart is annexed", "Table A summarises" stay)."""
         if self.joins_known(letter, fragment):
             return letter not in "AI" or self.drop_caps
         if not (self.drop_caps and letter.isupper() and self.alone(fragment) == 0):
@@ -255,9 +262,9 @@ class _Glyphs:
         if not self.english or len(self.capitals_before.get(fragment, ())) > 1:
             return False
         if letter not in "AI":
-            return is_word((letter + fragment).lower())
+            return _WORD_AFTER.match(after) is None and is_word((letter + fragment).lower())
         name_runs_on = _NAME_AFTER.match(after) is not None
-        return len(fragment) >= 3 and name_runs_on and not is_word(fragment)
+        return letter == "A" and len(fragment) >= 3 and name_runs_on and not is_word(fragment)
 
     def split_words(self, line: str) -> str:
         """ "Gener al" is "General" in a document that shows words in pieces (:attr:`pieces`),
@@ -319,6 +326,8 @@ class _Glyphs:
             return self._only_piece(lowered) or self._only_piece(right)
         if len(left) == 1 and left.isupper():  # a split capital: :meth:`joins` decides ("J et al.")
             return False
+        if left[0].isupper() and is_word(right):  # a name the list lacks, then a word: "Europe an"
+            return False
         if not self.lower[lowered + right] or not self.english or not is_word(lowered + right):
             return False
         return any(not is_word(piece) and self._listed_only_piece(piece) for piece in (lowered, right))
@@ -332,7 +341,7 @@ class _Glyphs:
 
     def drop_cap(self, match: re.Match[str]) -> str:
         letter, fragment = match.group(1), match.group(2)
-        after = match.string[match.end() : match.end() + 40]
+        after = match.string[match.end() :]
         return letter + fragment if self.joins(letter, fragment, after) else match.group(0)
 
 
@@ -351,7 +360,7 @@ def _join_across_lines(lines: list[str], glyphs: _Glyphs) -> list[str]:
             cap = _LINE_END_CAP.search(last)
             piece = None if cap else _LINE_END_PIECE.search(last)
             end = None
-            if cap and glyphs.joins(cap.group(1), fragment.group(1), line[fragment.end() : fragment.end() + 40]):
+            if cap and glyphs.joins(cap.group(1), fragment.group(1), line[fragment.end() :]):
                 end = cap
             elif piece and glyphs.joins_split(piece.group(1), fragment.group(1)):
                 end = piece

@@ -60,6 +60,13 @@ def _bases(word: str) -> set[str]:
     return bases
 
 
+def in_list(piece: str) -> bool:
+    """``piece`` (lower-case) is in the list as it stands (no endings added), or is "a" or
+    "i": the strict test, for evidence that a document sets words in pieces ("gener" is no
+    word, though "gen" + "er" would make one)."""
+    return piece in ("a", "i") if len(piece) == 1 else piece in english_words()
+
+
 def is_word(piece: str) -> bool:
     """``piece`` (lower-case) is an English word, or one with a regular ending ("rights",
     "welcomed", the list has neither); of single letters only "a" and "i" are, the list's

@@ -400,6 +400,12 @@ _ENGLISH_BODY = [
         "1. Smith J et al. 2. Brown K et al. 3. Lee M et al.",
         "A broad consensus emerged on a broad range of measures.",
         "Patients were moved to wards in the east wing.",
+        "Smith J et al. (2010) found this; Lee K, Smith P et al. Reference.",
+        "A colour Chart is annexed; Category I offences Under the Act; A priori Assumptions are made.",
+        "Table A online Survey results; I paid Mr Smith the fee.",
+        "See www.un.org an overview; data from Europe an increase.",
+        "The Party’s top priority; it doesn’t ask much.",
+        "E postbox@ipu.org and W www.ipu.org",
     ],
 )
 def test_words_stay_apart_where_the_english_word_list_could_join_them(line: str) -> None:
@@ -410,7 +416,8 @@ def test_words_stay_apart_where_the_english_word_list_could_join_them(line: str)
     words even where "abroad" and "towards" are written."""
     from ingest.cleaning import repair_glyphs
 
-    pages = [[line], [*_ARTEFACT_EVIDENCE, *_ENGLISH_BODY, "a broad view; a broad one; abroad and abroad."]]
+    body = ["a broad view; a broad one; abroad and abroad; the principal organ; the European Union; stop it; a task."]
+    pages = [[line], [*_ARTEFACT_EVIDENCE, *_ENGLISH_BODY, *body]]
     assert repair_glyphs(pages)[0] == [line]
 
 
