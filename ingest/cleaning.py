@@ -242,13 +242,13 @@ class _Glyphs:
             return (len(fragment) == 1 and fragment not in "ai") or self.alone(fragment) * 5 < self.known(joined)
         return True
 
-    def joins(self, letter: str, fragment: str, after: str = "") -> bool:
+    def joins(self, letter: str, fragment: str, line: str = "", end: int = 0) -> bool:
         """Once the document shows split capitals, "C entral" joins too: the fragment is no
         word of the document's own. "A" and "I", words themselves, join only then ("I deal" in a
         document that writes "ideal" stays).
 
-        In an English document the word list decides two more (``after``: the rest of the line
-        after the fragment). A short fragment that follows no other capital, nor comes before a
+        In an English document the word list decides two more (what follows the fragment:
+        ``line`` from ``end``, matched in place, never copied, so a long line stays linear). A short fragment that follows no other capital, nor comes before a
         lower-case word, joins into a word the list knows ("S ex *Strike out"; "J et al."
         stays). After "A", a fragment the list does not know joins when capitalised words run
         on to the line's end or punctuation, as a name does ("A gudas Israel World
@@ -262,8 +262,8 @@ class _Glyphs:
         if not self.english or len(self.capitals_before.get(fragment, ())) > 1:
             return False
         if letter not in "AI":
-            return _WORD_AFTER.match(after) is None and is_word((letter + fragment).lower())
-        name_runs_on = _NAME_AFTER.match(after) is not None
+            return _WORD_AFTER.match(line, end) is None and is_word((letter + fragment).lower())
+        name_runs_on = _NAME_AFTER.match(line, end) is not None
         return letter == "A" and len(fragment) >= 3 and name_runs_on and not is_word(fragment)
 
     def split_words(self, line: str) -> str:
@@ -341,8 +341,7 @@ class _Glyphs:
 
     def drop_cap(self, match: re.Match[str]) -> str:
         letter, fragment = match.group(1), match.group(2)
-        after = match.string[match.end() :]
-        return letter + fragment if self.joins(letter, fragment, after) else match.group(0)
+        return letter + fragment if self.joins(letter, fragment, match.string, match.end()) else match.group(0)
 
 
 def _join_across_lines(lines: list[str], glyphs: _Glyphs) -> list[str]:
@@ -360,7 +359,7 @@ def _join_across_lines(lines: list[str], glyphs: _Glyphs) -> list[str]:
             cap = _LINE_END_CAP.search(last)
             piece = None if cap else _LINE_END_PIECE.search(last)
             end = None
-            if cap and glyphs.joins(cap.group(1), fragment.group(1), line[fragment.end() :]):
+            if cap and glyphs.joins(cap.group(1), fragment.group(1), line, fragment.end()):
                 end = cap
             elif piece and glyphs.joins_split(piece.group(1), fragment.group(1)):
                 end = piece

@@ -85,3 +85,16 @@ def test_a_markdown_heading_of_100000_hashes(tmp_path: Path, offsets: FastOffset
     assert seconds < BOUND_S
     # Seven or more '#' are not a heading (CommonMark): the line is text, the next one titles.
     assert parsed.document.title == "Real Title"
+
+
+def test_a_long_pdf_line_of_split_capitals() -> None:
+    """The PDF-only repair of split capitals ("B cd") on one 3.2 MB line: each of its 640,000
+    candidates looks at what follows it in place (a copy of the rest of the line per candidate
+    made it quadratic: hours at 15 MiB)."""
+    from ingest.cleaning import repair_glyphs
+
+    line = "B cd " * 640_000
+    started = time.perf_counter()
+    repaired = repair_glyphs([[line, "A closing sentence."]])
+    assert time.perf_counter() - started < BOUND_S
+    assert repaired[0][-1] == "A closing sentence."
