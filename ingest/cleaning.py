@@ -190,39 +190,41 @@ class _Glyphs:
         evidence = [pair for pair in pairs_known if self._only_piece(pair[0]) and self._only_piece(pair[1])]
         self.pieces = (
             len(evidence) >= ARTEFACT_EVIDENCE
-            and (not self.english or sum(1 for pair in evidence if not all(map(is_word, pair))) >= ARTEFACT_EVIDENCE)
+            and (not self.english or sum(1 for pair in evidence if not all(map(in_list, pair))) >= ARTEFACT_EVIDENCE)
         ) or (self.english and self._listed_evidence() >= ARTEFACT_EVIDENCE)
 
     @cached_property
     def english(self) -> bool:
         """The document reads as English, so :mod:`ingest.wordlist` may decide what its own
-        words cannot. Asked only of documents that show the artefacts."""
+        words cannot. Asked of a PDF whose own evidence of words in pieces falls short, so a
+        process that cleans PDFs loads the list once (~0.1 s)."""
         return mostly_english(self.lower)
 
     @cached_property
-    def as_listed_piece(self) -> Counter[str]:
-        """A non-word piece's uses inside a pair that forms a word of the English list, the
-        document's own words aside ("br" of "br ackets")."""
+    def _listed(self) -> tuple[Counter[str], set[tuple[str, str]]]:
+        """One pass over the pairs of pieces that form a word of the English list: the uses of
+        their pieces the list does not know, outside pairs the document writes twice ("br" of
+        "br ackets"), and the pairs the document writes whole whose pieces the list knows
+        neither of, as they stand ("w orld", "internat ional", "servic e")."""
         uses: Counter[str] = Counter()
+        pairs: set[tuple[str, str]] = set()
         for match in _WORD_PAIR.finditer(self._text):
             left, right = match.group(1).lower(), match.group(2)
-            if self.lower[left + right] < 2 and is_word(left + right):
+            joined = left + right
+            if not is_word(joined):
+                continue
+            if self.lower[joined] < 2:
                 uses.update(piece for piece in (left, right) if not is_word(piece))
-        return uses
+            if self.lower[joined] and not in_list(left) and not in_list(right):
+                pairs.add((left, right))
+        return uses, pairs
 
     def _listed_evidence(self) -> int:
-        """Distinct pairs of pieces that form a word the document writes and the English list
-        knows, both pieces no words of the list that the document never writes alone ("w
-        orld", "internat ional", "servic e")."""
-        pairs = set()
-        for match in _WORD_PAIR.finditer(self._text):
-            left, right = match.group(1).lower(), match.group(2)
-            if self.lower[left + right] and is_word(left + right) and not in_list(left) and not in_list(right):
-                pairs.add((left, right))
-        return sum(1 for pair in pairs if all(map(self._listed_only_piece, pair)))
+        """Pairs of :attr:`_listed` whose pieces the document never writes alone."""
+        return sum(1 for pair in self._listed[1] if all(map(self._listed_only_piece, pair)))
 
     def _listed_only_piece(self, piece: str) -> bool:
-        return self.lower[piece] <= self.as_piece[piece] + self.as_listed_piece[piece]
+        return self.lower[piece] <= self.as_piece[piece] + self._listed[0][piece]
 
     def known(self, word: str) -> int:
         return self.counts[word] + self.counts[word.lower()] + self.counts[word.capitalize()]
