@@ -1,6 +1,8 @@
 """The on-disk cache of an exported model: its layout, when it may be used, how it is replaced.
 
-A cache folder holds ``model.onnx``, ``tokenizer.json`` and ``encoder.json`` (pooling,
+A cache folder holds ``model.onnx`` (the graph), ``model.onnx.data`` (its weights, kept apart
+so that onnxruntime memory-maps them: every session of every serving process reads one copy
+through the page cache), ``tokenizer.json`` and ``encoder.json`` (pooling,
 normalisation, ``max_seq_length``, the model's name, fingerprints of its weights and of the
 exported files, and the verification result). The service keeps it beside the index, in
 ``INDEX/encoder`` (:func:`encoder_dir`): outside the builds, so rebuilds never remove it; a
@@ -8,8 +10,8 @@ per-user copy per model (:func:`shared_encoder_dir`) lets a new index link to it
 exporting again.
 
 :func:`cache_problem` refuses a cache that is missing, of another format, unverified, stale (the
-model's weights or configuration changed since) or corrupted (``model.onnx`` or
-``tokenizer.json`` changed), and says why. The exporter writes a new cache into a temporary
+model's weights or configuration changed since) or corrupted (``model.onnx``, its
+weights or ``tokenizer.json`` changed), and says why. The exporter writes a new cache into a temporary
 folder beside it and renames it into place under a lock (:func:`export_lock`, :func:`publish`),
 so a reader sees either the old complete export or the new one.
 
@@ -31,10 +33,12 @@ from pathlib import Path
 from ingest.embedding.source import matches, resolve_source, sha256_file
 from ingest.errors import ModelError
 
-FORMAT = 1  # of encoder.json; a cache of another format is refused (re-exported)
+FORMAT = 2  # of encoder.json; a cache of another format is refused (re-exported). 2: weights apart
 META_FILE = "encoder.json"
 ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "model.onnx.data"  # the graph's external data, named by model.onnx
 TOKENIZER_FILE = "tokenizer.json"
+EXPORT_FILES = (ONNX_FILE, WEIGHTS_FILE, TOKENIZER_FILE, META_FILE)  # what a copy of a cache holds
 ENCODER_DIR = "encoder"  # the cache's folder inside an index folder
 MIN_COSINE = 0.9999  # the least agreement with torch a cache may record to be used
 
@@ -76,8 +80,9 @@ def _verification_problem(cache_dir: Path, meta: dict) -> str | None:
 
 
 def _files_problem(cache_dir: Path, meta: dict, strict: bool) -> str | None:
-    """Whether ``model.onnx`` and ``tokenizer.json`` are still the files that were verified."""
-    for key, name in (("onnx", ONNX_FILE), ("tokenizer", TOKENIZER_FILE)):
+    """Whether ``model.onnx``, its weights and ``tokenizer.json`` are still the files that
+    were verified."""
+    for key, name in (("onnx", ONNX_FILE), ("weights", WEIGHTS_FILE), ("tokenizer", TOKENIZER_FILE)):
         path, facts = cache_dir / name, meta.get(key) or {}
         try:
             st = path.stat()

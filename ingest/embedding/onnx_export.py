@@ -191,6 +191,30 @@ def _export_onnx(st, path: Path, opset: int) -> list[str]:
     return names
 
 
+def _weights_apart(path: Path) -> Path:
+    """Move the weights of the exported graph ``path`` into ``WEIGHTS_FILE`` beside it (ONNX
+    external data), both files synced; the weights file. onnxruntime memory-maps external
+    data, so the sessions of a process (the query encoder's two) and the serving processes of
+    a machine share one copy of the weights through the page cache instead of each holding
+    its own."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=cache.WEIGHTS_FILE,
+        size_threshold=1024,
+    )
+    weights = path.parent / cache.WEIGHTS_FILE
+    os.chmod(weights, path.stat().st_mode & 0o777)  # onnx writes it 0600: as readable as the graph
+    for written in (path, weights):
+        cache.fsync(written)
+    return weights
+
+
 def verify(
     cache_dir: Path | str,
     reference_model: str | None = None,
@@ -238,7 +262,7 @@ def _export_into(st, source: ModelSource, tmp: Path, *, threshold: float, opset:
     description = describe(st, source)
     onnx_path = tmp / cache.ONNX_FILE
     inputs = _export_onnx(st, onnx_path, opset)
-    cache.fsync(onnx_path)
+    weights_path = _weights_apart(onnx_path)
     _write_tokenizer(st, tmp / cache.TOKENIZER_FILE)
     reference = reference_embeddings(st, VERIFICATION_TEXTS)
     meta = {
@@ -251,6 +275,7 @@ def _export_into(st, source: ModelSource, tmp: Path, *, threshold: float, opset:
         "prompt": description["prompt"],
         "modules": description["modules"],
         "onnx": {**cache.file_facts(onnx_path), "opset": opset, "inputs": inputs, "output": "last_hidden_state"},
+        "weights": cache.file_facts(weights_path),
         "tokenizer": {**cache.file_facts(tmp / cache.TOKENIZER_FILE), **description["tokenizer"]},
         "verification": None,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -337,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": meta["model"]["name"],
             "dimension": meta["dimension"],
             "min_cosine": meta["verification"]["min_cosine"],
-            "onnx_bytes": meta["onnx"]["size"],
+            "onnx_bytes": meta["onnx"]["size"] + meta["weights"]["size"],  # the graph and its weights
             "seconds": meta["seconds"],
         }
         code = ExitCode.OK

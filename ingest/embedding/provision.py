@@ -29,9 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.embedding.cache import (
-    META_FILE,
-    ONNX_FILE,
-    TOKENIZER_FILE,
+    EXPORT_FILES,
     cache_problem,
     check_replaceable,
     encoder_dir,
@@ -179,7 +177,7 @@ def _link_copy(src: Path, out: Path) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
             os.chmod(tmp, 0o755)
-            for name in (ONNX_FILE, TOKENIZER_FILE, META_FILE):
+            for name in EXPORT_FILES:
                 try:
                     os.link(src / name, tmp / name)
                 except OSError:  # another file system: a real copy keeps size and mtime

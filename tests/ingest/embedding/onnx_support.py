@@ -7,14 +7,15 @@ import os
 import shutil
 from pathlib import Path
 
-from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE
+from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 
 
 def clone_cache(src: Path, dst: Path, *, copy_onnx: bool = False) -> Path:
-    """A copy of a cache folder to alter. ``model.onnx`` and ``tokenizer.json`` are hard links
-    (same size and mtime, no 90 MB copy) unless ``copy_onnx``: never write into a linked file."""
+    """A copy of a cache folder to alter. ``model.onnx``, its weights and ``tokenizer.json``
+    are hard links (same size and mtime, no 90 MB copy) unless ``copy_onnx``: never write into
+    a linked file."""
     dst.mkdir(parents=True)
-    for name in (ONNX_FILE, TOKENIZER_FILE):
+    for name in (ONNX_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
         if copy_onnx:
             shutil.copy2(src / name, dst / name)
         else:

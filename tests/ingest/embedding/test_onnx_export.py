@@ -27,7 +27,16 @@ from ingest.settings import DEFAULT_MODEL
 
 def test_export_writes_a_verified_cache(onnx_cache: Path, embedder) -> None:
     meta = json.loads((onnx_cache / META_FILE).read_text())
-    assert sorted(p.name for p in onnx_cache.iterdir()) == ["encoder.json", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in onnx_cache.iterdir()) == [
+        "encoder.json",
+        "model.onnx",
+        "model.onnx.data",
+        "tokenizer.json",
+    ]
+    # the weights apart from the graph (so that onnxruntime maps them), as readable as it
+    assert (onnx_cache / "model.onnx").stat().st_size < 1 << 20 < (onnx_cache / "model.onnx.data").stat().st_size
+    assert (onnx_cache / "model.onnx.data").stat().st_mode & 0o777 == (onnx_cache / "model.onnx").stat().st_mode & 0o777
+    assert meta["weights"]["size"] == (onnx_cache / "model.onnx.data").stat().st_size
     assert meta["model"]["name"] == embedder.name == DEFAULT_MODEL
     assert len(meta["model"]["weights_sha256"]) == 64
     assert meta["pooling"]["modes"] == ["mean"] and meta["normalize_module"] is True
