@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     # search pool anyway, and pools that spin on an oversubscribed 2-core box turn an 8 ms
     # query into seconds (measured: docs/benchmarks.md).
     query_threads: int = Field(1, ge=1)
+    # Threads of the ONNX encoder for a question that is the only one its serving process is
+    # answering: 0 = the cores this worker may count on (2 with one worker on 2 cores), 1 =
+    # off. Above `query_threads`, a second onnxruntime session over the same memory-mapped
+    # weights, whose threads spin only while its question runs; a question arriving meanwhile
+    # takes the one-thread session. Measured: a treaty question's forward pass ~4.5-6 ms on 2
+    # threads against ~7.5-9 ms on one (docs/benchmarks.md, HTTP latency).
+    lone_question_threads: int = Field(0, ge=0)
     # Query embedding: "onnx" = the model exported to onnxruntime and verified against torch,
     # cached in INDEX/encoder (torch is then never imported by the server, `ask` or `mcp`),
     # falling back to sentence-transformers with a logged WARNING when that fails; "torch" =

@@ -18,15 +18,23 @@ Why it is fast (issue 12): one short question costs ~4–6 ms here against ~14 m
 - threads are sized on purpose: ``intra_op_num_threads`` from the caller (default 1: the
   question runs on the calling thread, no pool at all), ``inter_op_num_threads`` 1, sequential
   execution, and spinning off — an idle onnxruntime pool that spins steals the core FAISS or
-  another request needs (a 17 ms query became 99 ms on 2 cores).
+  another request needs (a 17 ms query became 99 ms on 2 cores);
+- a question that is the only one in flight may use more cores (``lone_threads``): a second
+  session over the same memory-mapped weights whose pool spins only while its question runs
+  (``session.force_spinning_stop``). One treaty question's forward pass: ~4.5–6 ms on two
+  threads against ~7.5–9 ms on one; a question that arrives while another runs takes the
+  one-thread session, so concurrent questions still each get a core.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,9 @@ from ingest.embedding.cache import ONNX_FILE, TOKENIZER_FILE, cache_problem, rea
 from ingest.embedding.pooling import l2_normalise, pool
 from ingest.errors import ModelError
 
+log = logging.getLogger(__name__)
+LONE_MIN_COSINE = 0.9999  # a lone session must agree with the shared one at least this well
+
 
 def normalise_question(text: str) -> str:
     """The key of the question cache, and what is embedded: surrounding whitespace dropped and
@@ -54,7 +65,12 @@ class OnnxEncoder:
     """An exported model in ``cache_dir``; constructing one is free, :meth:`warm_up` loads it.
 
     ``intra_op_threads``: onnxruntime's threads for one call (1: the calling thread only; for
-    ingestion, the cores you give it). ``batch_size``: the default of :meth:`embed`.
+    ingestion, the cores you give it). ``lone_threads``: the threads of a one-text call made
+    while no other call runs (more than ``intra_op_threads``: a second session for those, its
+    pool spinning only while it runs; else none). ``questions_in_flight``: how many questions
+    the caller's process is answering, the caller's own included (the service's question pool:
+    one that is still searching holds a core too); a call is lone only when this is at most 1.
+    ``batch_size``: the default of :meth:`embed`.
     ``query_cache_size``: how many recent questions :meth:`embed_query` remembers (0: none).
     ``question_batch``: questions of :meth:`embed_query` that arrive while ``question_passes``
     forward passes run share the next one, up to this many (1: each question alone;
@@ -74,24 +90,32 @@ class OnnxEncoder:
         cache_dir: Path | str,
         *,
         intra_op_threads: int = 1,
+        lone_threads: int = 1,
+        questions_in_flight: Callable[[], int] | None = None,
         batch_size: int = 32,
         query_cache_size: int = 1024,
         question_batch: int = 1,
         question_passes: int = 1,
         meta: dict | None = None,
     ) -> None:
-        if intra_op_threads < 1:
-            raise ValueError("intra_op_threads must be at least 1")
+        if intra_op_threads < 1 or lone_threads < 1:
+            raise ValueError("intra_op_threads and lone_threads must be at least 1")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if query_cache_size < 0:
             raise ValueError("query_cache_size must be 0 or more")
         self.cache_dir = Path(cache_dir)
         self.intra_op_threads = intra_op_threads
+        self.lone_threads = lone_threads
+        self._questions_in_flight = questions_in_flight
         self.batch_size = batch_size
         self.query_cache_size = query_cache_size
         self._meta = meta
         self._session: Any = None  # an onnxruntime session, or what a subclass runs instead
+        self._lone_session: Any = None  # the session of a call alone in flight (lone_threads)
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
+        self.session_runs: Counter[str] = Counter()  # forward passes by session: "lone", "shared"
         self._tokenizer: Tokenizer | None = None
         self._plain_tokenizer: Tokenizer | None = None
         self._input_names: tuple[str, ...] = ()
@@ -131,14 +155,20 @@ class OnnxEncoder:
 
     # -- loading -------------------------------------------------------------------------
 
-    def session_options(self) -> ort.SessionOptions:
+    def session_options(self, lone: bool = False) -> ort.SessionOptions:
+        """The shared session's options, or with ``lone`` the lone one's: ``lone_threads``
+        threads that spin between the operators of a run (waking a sleeping thread per
+        operator cost ~2 ms a question) and stop spinning when it returns (else they spin on
+        for ~40 ms, holding a core another request needs)."""
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.intra_op_threads
+        options.intra_op_num_threads = self.lone_threads if lone else self.intra_op_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if lone else "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        if lone:
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         options.log_severity_level = 3  # errors only: no optimizer chatter on stderr
         return options
 
@@ -180,8 +210,31 @@ class OnnxEncoder:
             raise ModelError(
                 f"the ONNX export in {self.cache_dir} could not be checked ({type(exc).__name__}: {exc})"
             ) from exc
+        self._lone_session = self._open_lone(tokenizer, session)
         self._tokenizer = tokenizer
         self._session = session  # last: a set session means ready
+
+    def _open_lone(self, tokenizer: Tokenizer, session: Any) -> Any:
+        """The lone session when ``lone_threads`` asks for one and it computes what ``session``
+        does (cosine ≥ LONE_MIN_COSINE on a warm-up text); else None, with the reason logged:
+        questions then all take the shared session, as they would with ``lone_threads`` 1."""
+        if self.lone_threads <= self.intra_op_threads:
+            return None  # nothing to gain
+        try:
+            lone = ort.InferenceSession(
+                str(self.cache_dir / ONNX_FILE), self.session_options(lone=True), providers=["CPUExecutionProvider"]
+            )
+            arrays = self._arrays([tokenizer.encode(self._prompt + "Can a refugee be sent back?")])
+            cosine = float(self._run(*arrays, session=lone)[0] @ self._run(*arrays, session=session)[0])
+        except Exception as exc:  # noqa: BLE001 — the shared session works: a lone one is only faster
+            log.warning("no %d-thread session for lone questions (%s: %s)", self.lone_threads, type(exc).__name__, exc)
+            return None
+        if cosine < LONE_MIN_COSINE:
+            log.warning(
+                "no %d-thread session for lone questions: cosine %.6f to the shared one", self.lone_threads, cosine
+            )
+            return None
+        return lone
 
     def _new_tokenizer(self) -> Tokenizer:
         """The export's tokenizer, never padding, truncating as sentence-transformers does."""
@@ -237,12 +290,31 @@ class OnnxEncoder:
         return ids, mask, types
 
     def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray, session: Any = None) -> np.ndarray:
-        """Pooled, L2-normalised float32 vectors of one batch."""
-        session = session or self._session
+        """Pooled, L2-normalised float32 vectors of one batch, on ``session`` if given, else
+        on the lone session when it is one text and nothing else runs, else the shared one."""
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden = session.run(None, {name: feed[name] for name in self._input_names})[0]
+        feed = {name: feed[name] for name in self._input_names}
+        if session is not None:
+            hidden = session.run(None, feed)[0]
+        else:
+            with self._claimed(len(ids)) as chosen:
+                hidden = chosen.run(None, feed)[0]
         vectors = pool(hidden, mask, self.pooling_modes)
         return np.ascontiguousarray(l2_normalise(vectors), dtype=np.float32)
+
+    @contextlib.contextmanager
+    def _claimed(self, rows: int) -> Iterator[Any]:
+        """The session a call of ``rows`` texts runs on, counted in flight while it runs."""
+        with self._flight_lock:
+            lone = self._lone_session is not None and rows == 1 and self._in_flight == 0
+            lone = lone and (self._questions_in_flight is None or self._questions_in_flight() <= 1)
+            self._in_flight += 1
+            self.session_runs["lone" if lone else "shared"] += 1
+        try:
+            yield self._lone_session if lone else self._session
+        finally:
+            with self._flight_lock:
+                self._in_flight -= 1
 
     def _loaded_tokenizer(self) -> Tokenizer:
         self.warm_up()
@@ -278,9 +350,10 @@ class OnnxEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return self._embed_sorted(tokenizer, self._session, texts, batch_size or self.batch_size)
+        return self._embed_sorted(tokenizer, None, texts, batch_size or self.batch_size)
 
     def _embed_sorted(self, tokenizer: Tokenizer, session: Any, texts: list[str], size: int) -> np.ndarray:
+        """``texts`` embedded in batches of ``size`` on ``session`` (None: :meth:`_run`'s choice)."""
         encodings = tokenizer.encode_batch([self._prompt + t for t in texts])
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
@@ -313,6 +386,8 @@ def try_load(
     warm: bool = True,
     strict: bool = False,
     intra_op_threads: int = 1,
+    lone_threads: int = 1,
+    questions_in_flight: Callable[[], int] | None = None,
     batch_size: int = 32,
     query_cache_size: int = 1024,
     question_batch: int = 1,
@@ -327,6 +402,8 @@ def try_load(
     encoder = OnnxEncoder(
         cache_dir,
         intra_op_threads=intra_op_threads,
+        lone_threads=lone_threads,
+        questions_in_flight=questions_in_flight,
         batch_size=batch_size,
         query_cache_size=query_cache_size,
         question_batch=question_batch,

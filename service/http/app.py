@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ingest.settings import Settings, get_settings
-from service.http import docs, errors
+from service.http import compute, docs, errors
 from service.http.hosts import HostCheckMiddleware
 from service.http.lifespan import live_rebuilds
 from service.http.limits import BodyLimitMiddleware, QuestionLimitMiddleware, QuestionSlots
@@ -20,7 +20,7 @@ from service.search.engine import Engine
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = engine or Engine(settings)
+    engine = engine or Engine(settings, questions_in_flight=compute.questions_in_flight)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

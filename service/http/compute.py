@@ -19,7 +19,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from ingest.settings import Settings, cores_per_worker
@@ -29,6 +29,13 @@ T = TypeVar("T")
 
 _executors: dict[int, ThreadPoolExecutor] = {}  # by size: apps of one process share a pool
 _lock = threading.Lock()
+_in_flight = 0  # questions handed to a pool and not yet answered, in this process
+
+
+def questions_in_flight() -> int:
+    """How many questions this process is answering now (running or queued on the pool): the
+    query encoder gives a question more than one core only when it is the only one."""
+    return _in_flight
 
 
 def pool_size(settings: Settings) -> int:
@@ -49,6 +56,27 @@ def executor(settings: Settings) -> ThreadPoolExecutor:
 
 
 async def run(settings: Settings, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``fn(*args, **kwargs)`` on the pool, awaited without holding the event loop."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor(settings), functools.partial(fn, *args, **kwargs))
+    """``fn(*args, **kwargs)`` on the pool, awaited without holding the event loop, and
+    counted in :func:`questions_in_flight` from its submission to its end."""
+    call = functools.partial(fn, *args, **kwargs)
+
+    def counted() -> T:
+        try:
+            return call()
+        finally:
+            _count(-1)  # in the pool's thread: the next queued question sees it at once
+
+    def never_ran(done: Future) -> None:
+        if done.cancelled():  # cancelled while queued (its request went away): counted() never ran
+            _count(-1)
+
+    _count(1)
+    future = executor(settings).submit(counted)
+    future.add_done_callback(never_ran)
+    return await asyncio.wrap_future(future)
+
+
+def _count(step: int) -> None:
+    global _in_flight
+    with _lock:
+        _in_flight += step

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,9 +71,20 @@ def check_model(index: SearchIndex, settings: Settings) -> None:
 class Engine:
     """Loads the index and model once, and swaps in a newer build atomically on reload."""
 
-    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: ModelEncoder | None = None) -> None:
-        """``embedder``: an already loaded model to reuse when an index asks for it by name."""
+    def __init__(
+        self,
+        settings: Settings,
+        index_dir: Path | None = None,
+        embedder: ModelEncoder | None = None,
+        *,
+        questions_in_flight: Callable[[], int] | None = None,
+    ) -> None:
+        """``embedder``: an already loaded model to reuse when an index asks for it by name.
+        ``questions_in_flight``: how many questions the process is answering (the HTTP app's
+        question pool), so that a question runs on the lone-question session
+        (``lone_question_threads``) only when it is the only one."""
         self.settings = settings
+        self._questions_in_flight = questions_in_flight
         self.index_dir = index_dir or settings.index_dir
         self._snapshot: Snapshot | None = None
         self._embedders: dict[str, ModelEncoder] = {embedder.name: embedder} if embedder else {}
@@ -107,6 +118,8 @@ class Engine:
                 encoder_dir(self.index_dir),
                 shared=settings.encoder_cache,
                 intra_op_threads=settings.query_threads,
+                lone_threads=settings.lone_question_threads or cores_per_worker(settings),
+                questions_in_flight=self._questions_in_flight,
                 query_cache_size=settings.query_cache_size,
                 question_batch=settings.query_batch,
                 question_passes=cores_per_worker(settings),  # one a core: batch only when all are busy

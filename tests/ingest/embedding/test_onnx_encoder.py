@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from onnx_support import clone_cache, edit_meta
 
-from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE
+from ingest.embedding.cache import META_FILE, ONNX_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 from ingest.embedding.onnx_encoder import OnnxEncoder, normalise_question, try_load
 from ingest.embedding.provision import ensure_encoder
 from ingest.embedding.source import resolve_source
@@ -114,8 +114,50 @@ def test_session_threads_are_sized_and_do_not_spin(onnx_cache: Path) -> None:
     assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert options.execution_mode.name == "ORT_SEQUENTIAL"
+    # the lone session spins while it runs and stops when the run returns
+    lone = OnnxEncoder(onnx_cache, lone_threads=2).session_options(lone=True)
+    assert lone.intra_op_num_threads == 2 and lone.inter_op_num_threads == 1
+    assert lone.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert lone.get_session_config_entry("session.force_spinning_stop") == "1"
     with pytest.raises(ValueError):
         OnnxEncoder(onnx_cache, intra_op_threads=0)
+    with pytest.raises(ValueError):
+        OnnxEncoder(onnx_cache, lone_threads=0)
+
+
+def test_a_lone_question_takes_the_lone_session_and_gets_the_same_vector(
+    onnx_encoder: OnnxEncoder, onnx_cache: Path
+) -> None:
+    encoder = OnnxEncoder(onnx_cache, lone_threads=2, query_cache_size=0)
+    alone = np.vstack([encoder.embed_query(q) for q in QUESTIONS])
+    assert encoder.session_runs == {"lone": len(QUESTIONS)}
+    np.testing.assert_allclose(alone, onnx_encoder.embed(QUESTIONS, batch_size=1), atol=1e-6)
+
+    with encoder._claimed(2):  # a batch in flight: a question beside it takes the shared session
+        beside = encoder.embed_query(QUESTIONS[0])
+    assert encoder.session_runs == {"lone": len(QUESTIONS), "shared": 2}  # the batch and the question
+    np.testing.assert_allclose(beside, alone[0], atol=1e-6)
+    encoder.embed(PASSAGES[:3], batch_size=3)  # a batch is never lone
+    assert encoder.session_runs == {"lone": len(QUESTIONS), "shared": 3}
+
+    # the process says other questions are in flight (still searching, or queued): shared
+    busy = OnnxEncoder(onnx_cache, lone_threads=2, query_cache_size=0, questions_in_flight=lambda: 2)
+    busy.embed_query(QUESTIONS[0])
+    assert busy.session_runs == {"shared": 1}
+
+    # without more threads than the shared session has, there is no lone session at all
+    same = OnnxEncoder(onnx_cache, intra_op_threads=2, lone_threads=2, query_cache_size=0)
+    same.embed_query(QUESTIONS[0])
+    assert same.session_runs == {"shared": 1}
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc/self/maps")
+def test_the_weights_are_memory_mapped_not_copied(onnx_encoder: OnnxEncoder, onnx_cache: Path) -> None:
+    """Several serving processes (and an encoder's two sessions) share one copy of the weights
+    through the page cache."""
+    onnx_encoder.embed_query("Do refugees have the right to work?")
+    maps = Path("/proc/self/maps").read_text()
+    assert str((onnx_encoder.cache_dir / WEIGHTS_FILE).resolve()) in maps
 
 
 # -- caches that must be refused ---------------------------------------------------------
@@ -181,10 +223,16 @@ def test_a_stale_cache_is_refused(onnx_cache: Path, tmp_path: Path) -> None:
 
 def test_a_corrupted_cache_is_refused(onnx_cache: Path, tmp_path: Path) -> None:
     cache = clone_cache(onnx_cache, tmp_path / "c", copy_onnx=True)
-    with open(cache / ONNX_FILE, "r+b") as handle:  # same size, other bytes
+    with open(cache / WEIGHTS_FILE, "r+b") as handle:  # same size, other bytes
         handle.seek(40_000_000)
         handle.write(b"\0" * 64)
-    assert "corrupted" in try_load(cache)[1] and ONNX_FILE in try_load(cache)[1]
+    assert "corrupted" in try_load(cache)[1] and WEIGHTS_FILE in try_load(cache)[1]
+
+    cache = clone_cache(onnx_cache, tmp_path / "g", copy_onnx=True)
+    with open(cache / ONNX_FILE, "r+b") as handle:  # the graph: same size, other bytes
+        handle.seek(1_000)
+        handle.write(b"\0" * 64)
+    assert "corrupted" in try_load(cache)[1] and f"({ONNX_FILE} differs" in try_load(cache)[1]
 
     cache = clone_cache(onnx_cache, tmp_path / "d", copy_onnx=True)
     (cache / TOKENIZER_FILE).write_text("{}")

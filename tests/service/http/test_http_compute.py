@@ -66,3 +66,34 @@ def test_the_pool_lets_a_batch_of_questions_wait_at_the_encoder_together() -> No
     assert compute.pool_size(Settings(_env_file=None, query_batch=8, search_threads=3)) == 3
     # torch embeds each question alone: its pool stays one thread a core
     assert compute.pool_size(Settings(_env_file=None, query_batch=batch, query_encoder="torch")) == cpus
+
+
+def test_the_pool_counts_the_questions_in_flight_queued_ones_included() -> None:
+    """What the query encoder asks before it gives a question both cores."""
+    settings = Settings(_env_file=None, search_threads=1)
+    seen: list[int] = []
+
+    def question() -> None:
+        seen.append(compute.questions_in_flight())
+        time.sleep(0.02)
+
+    async def serve() -> None:
+        assert compute.questions_in_flight() == 0
+        await compute.run(settings, question)  # alone
+        await asyncio.gather(*(compute.run(settings, question) for _ in range(3)))  # one thread: two queued
+
+    asyncio.run(serve())
+    assert seen[0] == 1 and seen[1:] == [3, 2, 1]
+    assert compute.questions_in_flight() == 0
+
+    async def abandoned() -> None:  # a queued question whose request went away is not counted on
+        first = asyncio.ensure_future(compute.run(settings, question))
+        second = asyncio.ensure_future(compute.run(settings, question))
+        await asyncio.sleep(0.005)
+        second.cancel()
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await second
+
+    asyncio.run(abandoned())
+    assert compute.questions_in_flight() == 0 and len(seen) == 5  # the abandoned one never ran
