@@ -9,6 +9,9 @@ and each worker count, one `clausewise serve` is started on the bench index and 
   seconds; at concurrency 1 the questions are the treaty set's (`treaties-dev.jsonl`) and the
   server's own `took_ms` is kept beside the client's latency.
 
+`--lone-threads 1,0` serves each ONNX row twice, with the lone-question session off (1) and
+as shipped (0: the worker's cores), side by side in one run.
+
 The question-embedding LRU is switched off (`CLAUSEWISE_QUERY_CACHE_SIZE=0`): the questions
 cycle, and a cache hit would measure the cache, not the encoder. In the same run, a bare
 `SentenceTransformer.encode` of the same treaty questions (1 torch thread, in this process, the
@@ -39,6 +42,7 @@ from ingest.settings import Settings
 
 # What the service ships with: `make bench` measures that unless told otherwise.
 SHIPPED_BATCH: int = Settings.model_fields["query_batch"].default
+SHIPPED_LONE: int = Settings.model_fields["lone_question_threads"].default
 
 ENCODERS = ("torch", "onnx")
 GENERATORS = ("httpx", "wrk")
@@ -193,6 +197,7 @@ def run_server(
     search_threads: int,
     query_batch: int,
     generators=("httpx",),
+    lone_threads: int = SHIPPED_LONE,
 ):
     # The question limit (backpressure, 2 per core by default) raised to the clients: this
     # measures throughput; what a flood gets is bench/load.py's job.
@@ -201,6 +206,7 @@ def run_server(
         "CLAUSEWISE_QUERY_CACHE_SIZE": "0",
         "CLAUSEWISE_MAX_CONCURRENT_QUESTIONS": str(max(levels)),
         "CLAUSEWISE_QUERY_BATCH": str(query_batch),
+        "CLAUSEWISE_LONE_QUESTION_THREADS": str(lone_threads),
     }
     if search_threads:
         env["CLAUSEWISE_SEARCH_THREADS"] = str(search_threads)
@@ -218,7 +224,12 @@ def run_server(
                 else:
                     result = asyncio.run(load(url, qs, concurrency, duration, 20000, mode))
                 result.update(
-                    encoder=encoder, workers=workers, query_batch=query_batch, cold_start_s=ready_s, generator=generator
+                    encoder=encoder,
+                    workers=workers,
+                    query_batch=query_batch,
+                    lone_threads=lone_threads,
+                    cold_start_s=ready_s,
+                    generator=generator,
                 )
                 rows.append(result)
                 print(result, flush=True)
@@ -233,6 +244,7 @@ def report(results: list[dict], bare: dict, duration: float, mode: str, command:
         [
             r["encoder"],
             r["query_batch"] if r["encoder"] == "onnx" else "–",
+            _lone(r) if r["encoder"] == "onnx" else "–",
             r["workers"],
             r["concurrency"],
             r.get("generator", "httpx"),
@@ -251,6 +263,7 @@ def report(results: list[dict], bare: dict, duration: float, mode: str, command:
         [
             "encoder",
             "query batch",
+            "lone-question threads",
             "workers",
             "concurrency",
             "load generator",
@@ -276,13 +289,20 @@ def report(results: list[dict], bare: dict, duration: float, mode: str, command:
     ]
     for r in results:
         if r["concurrency"] == 1 and r["workers"] == 1:
-            batch = f" (query batch {r['query_batch']})" if r["encoder"] == "onnx" else ""
+            batch = (
+                f" (query batch {r['query_batch']}, lone-question threads {_lone(r)})" if r["encoder"] == "onnx" else ""
+            )
             lines.append(
                 f"- {r['encoder']}{batch}: `/ask` p50 {r['p50']:.2f} ms = **{r['p50'] / bare['p50']:.2f}×** the bare encode "
                 f"(target for onnx ≤ 0.8×); server took_ms p50 {r['took_p50']:.2f} / p99 {r['took_p99']:.2f} ms "
                 "(targets 8 / 20)."
             )
     return "\n\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:])
+
+
+def _lone(row: dict) -> str:
+    """``CLAUSEWISE_LONE_QUESTION_THREADS`` of a row as the server read it (0: the worker's cores)."""
+    return "cores" if row.get("lone_threads", SHIPPED_LONE) == 0 else str(row["lone_threads"])
 
 
 def main(
@@ -296,6 +316,7 @@ def main(
     write: bool = True,
     query_batches=(SHIPPED_BATCH,),
     generators=GENERATORS,
+    lone=(SHIPPED_LONE,),
 ) -> list[dict]:
     if "wrk" in generators and shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk): httpx rows only", flush=True)
@@ -304,10 +325,20 @@ def main(
     results = []
     for encoder in encoders:
         for batch in query_batches if encoder == "onnx" else (1,):  # torch embeds each question alone
-            for n_workers in workers:
-                results += run_server(
-                    index, encoder, n_workers, levels, duration, mode, search_threads, batch, generators
-                )
+            for lone_threads in lone if encoder == "onnx" else (SHIPPED_LONE,):
+                for n_workers in workers:
+                    results += run_server(
+                        index,
+                        encoder,
+                        n_workers,
+                        levels,
+                        duration,
+                        mode,
+                        search_threads,
+                        batch,
+                        generators,
+                        lone_threads,
+                    )
     after = bare_encode_ms(treaty_questions())
     # the faster of the two passes: a noisy box can only make the ratio look better, never worse
     bare = min(before, after, key=lambda b: b["p50"])
@@ -316,7 +347,8 @@ def main(
     command = (
         f"python bench/http_bench.py --index INDEX --duration {duration:g} --levels {','.join(map(str, levels))} "
         f"--workers {','.join(map(str, workers))} --query-batches {','.join(map(str, query_batches))} "
-        f"--generators {','.join(generators)}" + (f" --search-threads {search_threads}" if search_threads else "")
+        f"--generators {','.join(generators)} --lone-threads {','.join(map(str, lone))}"
+        + (f" --search-threads {search_threads}" if search_threads else "")
     )
     body = report(results, bare, duration, mode, command)
     print(body)
@@ -349,6 +381,12 @@ if __name__ == "__main__":
         default=",".join(GENERATORS),
         help="load generators of the levels above 1: httpx,wrk or one of them (wrk: Debian's wrk)",
     )
+    parser.add_argument(
+        "--lone-threads",
+        type=_ints,
+        default=(SHIPPED_LONE,),
+        help="CLAUSEWISE_LONE_QUESTION_THREADS values to compare (onnx), e.g. 1,0 (1: off; 0, shipped: the worker's cores)",
+    )
     parser.add_argument("--mode", default="hybrid")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
@@ -363,4 +401,5 @@ if __name__ == "__main__":
         not args.no_write,
         args.query_batches,
         tuple(g for g in args.generators.split(",") if g),
+        args.lone_threads,
     )
