@@ -33,7 +33,7 @@ from pathlib import Path
 from ingest.embedding.source import matches, resolve_source, sha256_file
 from ingest.errors import ModelError
 
-FORMAT = 2  # of encoder.json; a cache of another format is refused (re-exported). 2: weights apart
+FORMAT = 3  # of encoder.json; a cache of another format is refused (re-exported). 2: weights apart; 3: eager attention
 META_FILE = "encoder.json"
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"  # the graph's external data, named by model.onnx

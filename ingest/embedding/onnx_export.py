@@ -11,7 +11,10 @@ which prints one JSON line on stdout — ``{"ok": true, ...}`` or ``{"ok": false
 export does not reproduce torch.
 
 What is exported: the model's transformer (``last_hidden_state`` of the Hugging Face model,
-through ``torch.onnx.export(dynamo=False)``, dynamic batch and sequence axes). Pooling and L2
+through ``torch.onnx.export(dynamo=False)``, dynamic batch and sequence axes), its attention
+traced as the plain ("eager") matrix products rather than torch's fused SDPA kernel: SDPA
+exports as a graph of shape, ``IsNaN`` and ``Where`` operators around the products, which
+onnxruntime runs 7-12 % slower for one question (and OpenVINO no faster for passages). Pooling and L2
 normalisation are done by the encoder in numpy (:mod:`ingest.embedding.pooling`), as
 ``encoder.json`` describes them (read from the model's own ``Pooling`` module). Models with
 other modules after pooling (``Dense``, ...) are refused: the caller keeps torch for them. The
@@ -168,7 +171,12 @@ def _export_onnx(st, path: Path, opset: int) -> list[str]:
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
     try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        with (
+            torch.inference_mode(False),
+            torch.no_grad(),
+            warnings.catch_warnings(),
+            _eager_attention(hf),
+        ):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 LastHiddenState(hf),
@@ -189,6 +197,27 @@ def _export_onnx(st, path: Path, opset: int) -> list[str]:
     if extra_files:  # external data (models > 2 GB): not supported by this cache
         raise ModelError(f"the export wrote external data files {extra_files}; models over 2 GB are not supported")
     return names
+
+
+@contextlib.contextmanager
+def _eager_attention(hf) -> Iterator[None]:
+    """``hf`` computing attention as plain matrix products while the block runs, then as it
+    did before (the model may be the ingesting process's own, which goes on embedding). A
+    model that cannot switch is exported as it is."""
+    before = getattr(hf.config, "_attn_implementation", None)
+    setter = getattr(hf, "set_attn_implementation", None)
+    switched = False
+    if before not in (None, "eager") and setter is not None:
+        try:
+            setter("eager")
+            switched = True
+        except (ValueError, ImportError, NotImplementedError):
+            pass  # exported with its own attention: slower, not wrong (verification checks it)
+    try:
+        yield
+    finally:
+        if switched and setter is not None:
+            setter(before)
 
 
 def _weights_apart(path: Path) -> Path:

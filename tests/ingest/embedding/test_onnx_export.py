@@ -160,3 +160,16 @@ def test_numpy_pooling_concatenates_modes_in_order() -> None:
     features = {"token_embeddings": torch.from_numpy(hidden), "attention_mask": torch.from_numpy(mask)}
     expected = Pooling(4, pooling_mode=("cls", "mean"))(features)["sentence_embedding"].numpy()
     np.testing.assert_allclose(pool(hidden, mask, ["cls", "mean"]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_export_traces_plain_attention_and_leaves_the_model_as_it_was(embedder, tmp_path: Path) -> None:
+    """The ingesting process's own model is exported, then goes on embedding with torch's
+    fused attention; the graph has plain products, not SDPA's IsNaN/Where wrapping."""
+    import onnx
+
+    hf = embedder.model[0].auto_model
+    before = hf.config._attn_implementation
+    onnx_export._export_onnx(embedder.model, tmp_path / ONNX_FILE, onnx_export.OPSET)
+    assert hf.config._attn_implementation == before
+    ops = {node.op_type for node in onnx.load(str(tmp_path / ONNX_FILE), load_external_data=False).graph.node}
+    assert "Softmax" in ops and "IsNaN" not in ops
