@@ -114,7 +114,7 @@ def int8_cache(fp32_cache: Path) -> Path:
 
     out = OUT / "encoder-int8"
     meta = json.loads((fp32_cache / META_FILE).read_text())
-    stamp = meta["onnx"]["sha256"]
+    stamp = meta["weights"]["sha256"]  # the graph's file alone is the same for any weights
     if (out / META_FILE).exists() and json.loads((out / META_FILE).read_text()).get("quantised_from") == stamp:
         return out
     shutil.rmtree(out, ignore_errors=True)
@@ -129,6 +129,7 @@ def int8_cache(fp32_cache: Path) -> Path:
         root.setLevel(level)
     shutil.copy2(fp32_cache / TOKENIZER_FILE, out / TOKENIZER_FILE)
     meta.update(verification=None, quantised_from=stamp)
+    meta.pop("weights", None)  # the quantised graph holds its own weights
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
     return out
 

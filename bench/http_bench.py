@@ -302,7 +302,8 @@ def report(results: list[dict], bare: dict, duration: float, mode: str, command:
 
 def _lone(row: dict) -> str:
     """``CLAUSEWISE_LONE_QUESTION_THREADS`` of a row as the server read it (0: the worker's cores)."""
-    return "cores" if row.get("lone_threads", SHIPPED_LONE) == 0 else str(row["lone_threads"])
+    lone = row.get("lone_threads", SHIPPED_LONE)
+    return "cores" if lone == 0 else str(lone)
 
 
 def main(

@@ -128,8 +128,8 @@ class Settings(BaseSettings):
     # query into seconds (measured: docs/benchmarks.md).
     query_threads: int = Field(1, ge=1)
     # Threads of the ONNX encoder for a question that is the only one its serving process is
-    # answering: 0 = the cores this worker may count on (2 with one worker on 2 cores), 1 =
-    # off. Above `query_threads`, a second onnxruntime session over the same memory-mapped
+    # answering: 0 = the cores this worker may count on, at most 2 (2 with one worker on 2
+    # cores, 1 with two), 1 = off. Above `query_threads`, a second onnxruntime session over the same memory-mapped
     # weights, whose threads spin only while its question runs; a question arriving meanwhile
     # takes the one-thread session. Measured: a treaty question's forward pass ~4.5-6 ms on 2
     # threads against ~7.5-9 ms on one (docs/benchmarks.md, HTTP latency).

@@ -1,8 +1,9 @@
 """The on-disk cache of an exported model: its layout, when it may be used, how it is replaced.
 
 A cache folder holds ``model.onnx`` (the graph), ``model.onnx.data`` (its weights, kept apart
-so that onnxruntime memory-maps them: every session of every serving process reads one copy
-through the page cache), ``tokenizer.json`` and ``encoder.json`` (pooling,
+so that onnxruntime memory-maps them instead of copying them into each session: the workers
+of a machine share those pages; each session still keeps ~45 MiB of its own, the matrices
+onnxruntime repacks for its kernels), ``tokenizer.json`` and ``encoder.json`` (pooling,
 normalisation, ``max_seq_length``, the model's name, fingerprints of its weights and of the
 exported files, and the verification result). The service keeps it beside the index, in
 ``INDEX/encoder`` (:func:`encoder_dir`): outside the builds, so rebuilds never remove it; a
@@ -11,9 +12,10 @@ exporting again.
 
 :func:`cache_problem` refuses a cache that is missing, of another format, unverified, stale (the
 model's weights or configuration changed since) or corrupted (``model.onnx``, its
-weights or ``tokenizer.json`` changed), and says why. The exporter writes a new cache into a temporary
-folder beside it and renames it into place under a lock (:func:`export_lock`, :func:`publish`),
-so a reader sees either the old complete export or the new one.
+weights or ``tokenizer.json`` changed), and says why. The exporter writes a new cache into a
+temporary folder beside it and renames it into place under a lock (:func:`export_lock`,
+:func:`publish`), so a reader sees either the old complete export or the new one. Files are
+never written in place: a file copied over a mapped one would crash the processes reading it.
 
 Imports nothing heavier than :mod:`ingest.embedding.source`: no numpy, onnxruntime or torch.
 """
@@ -50,9 +52,11 @@ def encoder_dir(index_dir: Path | str) -> Path:
 
 def shared_encoder_dir(root: Path | str, model: str) -> Path:
     """The per-user cache of ``model``'s export under ``root`` (``Settings.encoder_cache``):
-    one folder a model name or path, readable by people and unique by a hash of the name."""
+    one folder a model name or path and cache format, readable by people and unique by a hash
+    of the name. The format is in the name so that two versions of clausewise a user runs keep
+    an export each, instead of replacing each other's at every build."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name or model).strip("-.")[:48] or "model"
-    return Path(root) / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:12]}"
+    return Path(root) / f"{slug}-{hashlib.sha256(model.encode()).hexdigest()[:12]}-f{FORMAT}"
 
 
 def read_meta(cache_dir: Path | str) -> dict:

@@ -45,12 +45,11 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from ingest.embedding.batching import QuestionBatcher
-from ingest.embedding.cache import ONNX_FILE, TOKENIZER_FILE, cache_problem, read_meta
+from ingest.embedding.cache import MIN_COSINE, ONNX_FILE, TOKENIZER_FILE, cache_problem, read_meta
 from ingest.embedding.pooling import l2_normalise, pool
 from ingest.errors import ModelError
 
 log = logging.getLogger(__name__)
-LONE_MIN_COSINE = 0.9999  # a lone session must agree with the shared one at least this well
 
 
 def normalise_question(text: str) -> str:
@@ -216,20 +215,18 @@ class OnnxEncoder:
 
     def _open_lone(self, tokenizer: Tokenizer, session: Any) -> Any:
         """The lone session when ``lone_threads`` asks for one and it computes what ``session``
-        does (cosine ≥ LONE_MIN_COSINE on a warm-up text); else None, with the reason logged:
+        does (cosine ≥ MIN_COSINE, an export's own bar, on a warm-up text); else None, with the reason logged:
         questions then all take the shared session, as they would with ``lone_threads`` 1."""
         if self.lone_threads <= self.intra_op_threads:
             return None  # nothing to gain
         try:
-            lone = ort.InferenceSession(
-                str(self.cache_dir / ONNX_FILE), self.session_options(lone=True), providers=["CPUExecutionProvider"]
-            )
+            lone, _ = self._open_session(lone=True)
             arrays = self._arrays([tokenizer.encode(self._prompt + "Can a refugee be sent back?")])
             cosine = float(self._run(*arrays, session=lone)[0] @ self._run(*arrays, session=session)[0])
         except Exception as exc:  # noqa: BLE001 — the shared session works: a lone one is only faster
             log.warning("no %d-thread session for lone questions (%s: %s)", self.lone_threads, type(exc).__name__, exc)
             return None
-        if cosine < LONE_MIN_COSINE:
+        if cosine < MIN_COSINE:
             log.warning(
                 "no %d-thread session for lone questions: cosine %.6f to the shared one", self.lone_threads, cosine
             )
@@ -248,11 +245,11 @@ class OnnxEncoder:
         )
         return tokenizer
 
-    def _open_session(self) -> tuple[Any, tuple[str, ...]]:
+    def _open_session(self, lone: bool = False) -> tuple[Any, tuple[str, ...]]:
         """The runtime's session over the export (anything with onnxruntime's ``run(None,
-        feed)``) and the names of its inputs."""
+        feed)``), the lone one with ``lone``, and the names of its inputs."""
         session = ort.InferenceSession(
-            str(self.cache_dir / ONNX_FILE), self.session_options(), providers=["CPUExecutionProvider"]
+            str(self.cache_dir / ONNX_FILE), self.session_options(lone), providers=["CPUExecutionProvider"]
         )
         return session, tuple(i.name for i in session.get_inputs())
 

@@ -76,7 +76,9 @@ class OpenVinoEncoder(OnnxEncoder):
         state = f"loaded, {self.precision}" if self._session is not None else "not loaded"
         return f"OpenVinoEncoder({str(self.cache_dir)!r}, model={self.name!r}, {state})"
 
-    def _open_session(self) -> tuple[Any, tuple[str, ...]]:
+    def _open_session(self, lone: bool = False) -> tuple[Any, tuple[str, ...]]:
+        """OpenVINO's compiled model (``lone`` changes nothing: it sizes its own threads, and
+        the passage encoder is never given a lone session)."""
         import openvino as ov
 
         core = ov.Core()

@@ -16,9 +16,10 @@ would run on that larger pool, at most ``max_concurrent_questions`` at once.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -71,9 +72,24 @@ async def run(settings: Settings, fn: Callable[P, T], *args: P.args, **kwargs: P
             _count(-1)
 
     _count(1)
-    future = executor(settings).submit(counted)
+    try:
+        future = executor(settings).submit(counted)
+    except BaseException:  # the pool is shut down: nothing will run, nothing stays counted
+        _count(-1)
+        raise
     future.add_done_callback(never_ran)
     return await asyncio.wrap_future(future)
+
+
+@contextlib.contextmanager
+def question_in_flight() -> Iterator[None]:
+    """A question answered off the pool (an MCP tool call, on the MCP server's own threads)
+    counted in :func:`questions_in_flight` while it runs."""
+    _count(1)
+    try:
+        yield
+    finally:
+        _count(-1)
 
 
 def _count(step: int) -> None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from ingest.errors import ClausewiseError
 from ingest.settings import get_settings
+from service.http import compute
 from service.http.schemas import AskFilters
 from service.search import answer as chat
 from service.search.engine import Engine, Snapshot
@@ -176,7 +177,7 @@ def build_server(get_snapshot: Callable[[], Snapshot]) -> MCPServer:
     ) -> Annotated[CallToolResult, SearchResult]:
         """Find the passages of the indexed policy and treaty texts that answer a question, each cited
         with document title, section and page, best first, with the best sentence highlighted."""
-        with tool_errors():
+        with tool_errors(), compute.question_in_flight():  # counted beside the pool's questions
             result = search(get_snapshot(), question, top_k, filters, mode)
         return CallToolResult(
             content=[TextContent(type="text", text=search_text(result))],

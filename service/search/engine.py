@@ -31,6 +31,10 @@ from service.search.backend import SearchIndex, SearchRetriever
 from service.search.retriever import QueryEncoder, Retriever
 
 log = logging.getLogger(__name__)
+# The lone-question session's threads by default, at most: two were measured (2-core EPYC:
+# 0.69-0.71x the one-thread took_ms); a tiny model gains less from each thread after that,
+# and every thread spins while its question runs.
+LONE_THREADS = 2
 
 
 class ModelEncoder(QueryEncoder, Protocol):
@@ -118,7 +122,7 @@ class Engine:
                 encoder_dir(self.index_dir),
                 shared=settings.encoder_cache,
                 intra_op_threads=settings.query_threads,
-                lone_threads=settings.lone_question_threads or cores_per_worker(settings),
+                lone_threads=settings.lone_question_threads or min(LONE_THREADS, cores_per_worker(settings)),
                 questions_in_flight=self._questions_in_flight,
                 query_cache_size=settings.query_cache_size,
                 question_batch=settings.query_batch,

@@ -101,12 +101,14 @@ def test_recent_questions_are_remembered(onnx_cache: Path) -> None:
     np.testing.assert_array_equal(a, b)
 
 
-def test_threads_may_share_one_encoder(onnx_encoder: OnnxEncoder, onnx_cache: Path) -> None:
+@pytest.mark.parametrize("lone_threads", [1, 2])
+def test_threads_may_share_one_encoder(onnx_encoder: OnnxEncoder, onnx_cache: Path, lone_threads: int) -> None:
     texts = [f"{q} ({i})" for i, q in enumerate(QUESTIONS * 5)]
-    encoder = OnnxEncoder(onnx_cache, query_cache_size=0)
+    encoder = OnnxEncoder(onnx_cache, query_cache_size=0, lone_threads=lone_threads)
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(encoder.embed_query, texts))
     np.testing.assert_allclose(np.vstack(together), onnx_encoder.embed(texts, batch_size=1), atol=1e-6)
+    assert sum(encoder.session_runs.values()) == len(texts)
 
 
 def test_session_threads_are_sized_and_do_not_spin(onnx_cache: Path) -> None:
@@ -149,6 +151,27 @@ def test_a_lone_question_takes_the_lone_session_and_gets_the_same_vector(
     same = OnnxEncoder(onnx_cache, intra_op_threads=2, lone_threads=2, query_cache_size=0)
     same.embed_query(QUESTIONS[0])
     assert same.session_runs == {"shared": 1}
+
+
+class _NoLoneSession(OnnxEncoder):
+    """A real encoder whose lone session cannot be made (as when the runtime refuses its
+    options): fault injection, the shared session is real."""
+
+    def _open_session(self, lone: bool = False):
+        if lone:
+            raise RuntimeError("cannot create the thread pool")
+        return super()._open_session(lone)
+
+
+def test_a_lone_session_that_cannot_be_made_leaves_the_shared_one(
+    onnx_cache: Path, onnx_encoder: OnnxEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    encoder = _NoLoneSession(onnx_cache, lone_threads=2, query_cache_size=0)
+    with caplog.at_level("WARNING"):
+        vector = encoder.embed_query(QUESTIONS[0])
+    assert "no 2-thread session for lone questions" in caplog.text and "thread pool" in caplog.text
+    assert encoder.session_runs == {"shared": 1}
+    np.testing.assert_allclose(vector, onnx_encoder.embed([QUESTIONS[0]], batch_size=1)[0], atol=1e-6)
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc/self/maps")

@@ -123,9 +123,9 @@ class _FailingRuns(OpenVinoEncoder):
         super().__init__(*args, **kwargs)
         self.fail_from, self.runs, self.opened = fail_from, 0, 0
 
-    def _open_session(self):
+    def _open_session(self, lone: bool = False):
         self.opened += 1
-        return super()._open_session()
+        return super()._open_session(lone)
 
     def _run(self, *args, **kwargs):
         self.runs += 1

@@ -13,7 +13,7 @@ from hermetic import clausewise_command, clean_env
 
 import ingest.embedding.onnx_export
 from ingest.embedding import provision
-from ingest.embedding.cache import ONNX_FILE, cache_problem, encoder_dir, shared_encoder_dir
+from ingest.embedding.cache import FORMAT, ONNX_FILE, cache_problem, encoder_dir, shared_encoder_dir
 from ingest.embedding.onnx_encoder import try_load
 from ingest.embedding.provision import _link_copy, ensure_encoder, export_beside_index
 from ingest.errors import ModelError
@@ -68,8 +68,8 @@ def test_a_per_user_copy_that_no_longer_matches_is_not_used(onnx_cache: Path, tm
 def test_a_malformed_per_user_copy_is_passed_over(tmp_path: Path, new_process) -> None:
     shared = shared_encoder_dir(tmp_path / "cache", DEFAULT_MODEL)
     shared.mkdir(parents=True)
-    (shared / "encoder.json").write_text(
-        '{"format": 1, "verification": {"passed": true, "min_cosine": 1}, "model": "x"}'
+    (shared / "encoder.json").write_text(  # of today's format: it must get past the format check
+        f'{{"format": {FORMAT}, "verification": {{"passed": true, "min_cosine": 1}}, "model": "x"}}'
     )
     reason = export_beside_index(tmp_path / "index", None, DEFAULT_MODEL, tmp_path / "cache")
     assert reason and "exported instead of linking" in reason  # passed over, not a crash
@@ -158,3 +158,4 @@ def test_each_model_has_its_own_folder() -> None:
     b = shared_encoder_dir("/c", "/models/all-MiniLM-L6-v2")
     assert a != b and a.parent == b.parent == Path("/c")
     assert a.name.startswith("all-MiniLM-L6-v2-")
+    assert a.name.endswith(f"-f{FORMAT}")  # two versions of clausewise keep an export each

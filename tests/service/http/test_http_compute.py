@@ -97,3 +97,12 @@ def test_the_pool_counts_the_questions_in_flight_queued_ones_included() -> None:
 
     asyncio.run(abandoned())
     assert compute.questions_in_flight() == 0 and len(seen) == 5  # the abandoned one never ran
+
+
+def test_a_question_answered_off_the_pool_is_counted_while_it_runs() -> None:
+    """MCP tool calls run on the MCP server's threads: they count beside the pool's questions."""
+    with compute.question_in_flight():
+        assert compute.questions_in_flight() == 1
+    with pytest.raises(RuntimeError), compute.question_in_flight():
+        raise RuntimeError("the search failed")
+    assert compute.questions_in_flight() == 0
