@@ -256,7 +256,8 @@ def report(n: int, data: dict) -> str:
     rows = [[step, f"{v['seconds']} s", f"{v['peak_rss_mib']} MiB"] for step, v in data["updates"].items()]
     ask = data["ask"]
     lines = [
-        f"N = {n:,} passages; build {data['build_s']} s; index {data['index_mib']} MiB on disk; "
+        f"N = {n:,} passages; build {data['build_s']} s; index {data['index_mib']} MiB on disk after the "
+        f"updates ({data.get('index_mib_at_build', '–')} MiB right after the build, merged-away segments included); "
         f"{data['segments']} segment(s); serving RSS {ask['serving_rss_mib']} MiB "
         f"({ask['serving_rss_split_mib']['anonymous']} MiB its own, {ask['serving_rss_split_mib']['file']} MiB "
         f"mapped index files; ready in {ask['ready_s']} s); "
@@ -300,9 +301,12 @@ def main() -> None:
         texts, vectors, model = source_material(args.source_index)
         data["build_s"] = round(build(args.passages, args.out, texts, vectors, model, settings), 1)
         (args.out / "scale.json").write_text(json.dumps(data, indent=2))
-    data["index_mib"] = round(_du(args.out / "index") / 2**20, 1)
+    # Right after the build the segments a merge replaced are still on disk (a reader of the
+    # generation before may hold them); the next ingest removes them, so both sizes are kept.
+    data["index_mib_at_build"] = round(_du(args.out / "index") / 2**20, 1)
     data["segments"] = len(read_manifest(args.out / "index").segments)
     data["updates"] = updates(args.out)
+    data["index_mib"] = round(_du(args.out / "index") / 2**20, 1)
     asked = questions()[: args.questions]
     data["ask"] = ask_latency(args.out / "index", asked)
     data["recall"] = recall(args.out / "index", asked, settings)
