@@ -216,8 +216,9 @@ def ask_latency(index: Path, asked: list[str]) -> dict:
 
 
 def rss_split(pid: int) -> dict[str, float]:
-    """The serving process's RSS by kind: its own memory (anonymous) and pages of the index's
-    memory-mapped files (file-backed: the page cache, shared by every worker and process)."""
+    """The serving process's RSS by kind: its own memory (anonymous) and the pages of the files
+    it maps (file-backed: the index's files, the query encoder's weights, shared libraries; the
+    page cache, shared by every worker and process)."""
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     fields = {line.split(":")[0]: int(line.split()[1]) for line in status if line.startswith(("RssAnon", "RssFile"))}
     return {"anonymous": round(fields.get("RssAnon", 0) / 1024, 1), "file": round(fields.get("RssFile", 0) / 1024, 1)}
@@ -256,11 +257,15 @@ def report(n: int, data: dict) -> str:
     rows = [[step, f"{v['seconds']} s", f"{v['peak_rss_mib']} MiB"] for step, v in data["updates"].items()]
     ask = data["ask"]
     lines = [
-        f"N = {n:,} passages; build {data['build_s']} s; index {data['index_mib']} MiB on disk after the "
-        f"updates ({data.get('index_mib_at_build', '–')} MiB right after the build, merged-away segments included); "
-        f"{data['segments']} segment(s); serving RSS {ask['serving_rss_mib']} MiB "
+        f"N = {n:,} passages; build {data['build_s']} s; index {data['index_mib']} MiB on disk after the updates"
+        + (
+            f" ({data['index_mib_at_build']} MiB right after the build, merged-away segments included)"
+            if "index_mib_at_build" in data
+            else ""
+        )
+        + f"; {data['segments']} segment(s) before the updates; serving RSS {ask['serving_rss_mib']} MiB "
         f"({ask['serving_rss_split_mib']['anonymous']} MiB its own, {ask['serving_rss_split_mib']['file']} MiB "
-        f"mapped index files; ready in {ask['ready_s']} s); "
+        f"file-backed: index files, model weights, libraries; ready in {ask['ready_s']} s); "
         f"approximate recall@10 {data['recall']['recall_at_10']} ({data['recall']['index']}, {data['recall']['segment_rows']:,} rows).",
         "",
         md_table(["`clausewise ingest` step", "wall", "peak RSS"], rows),
@@ -301,9 +306,10 @@ def main() -> None:
         texts, vectors, model = source_material(args.source_index)
         data["build_s"] = round(build(args.passages, args.out, texts, vectors, model, settings), 1)
         (args.out / "scale.json").write_text(json.dumps(data, indent=2))
-    # Right after the build the segments a merge replaced are still on disk (a reader of the
-    # generation before may hold them); the next ingest removes them, so both sizes are kept.
-    data["index_mib_at_build"] = round(_du(args.out / "index") / 2**20, 1)
+    # Right after the build the segments a merge replaced are still on disk (the generation
+    # before keeps them); the next ingest that publishes removes them, so both sizes are kept.
+    if not args.again:
+        data["index_mib_at_build"] = round(_du(args.out / "index") / 2**20, 1)
     data["segments"] = len(read_manifest(args.out / "index").segments)
     data["updates"] = updates(args.out)
     data["index_mib"] = round(_du(args.out / "index") / 2**20, 1)

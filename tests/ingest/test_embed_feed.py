@@ -37,18 +37,25 @@ class _Calls:
 
 
 def test_every_file_gets_its_own_vectors_in_passage_order(embedder) -> None:
-    files = [_parsed(f"f{i}.txt", passages=1 + i % 4, seed=i) for i in range(12)]
+    # More passages than one call takes, so that files are embedded in a call made while others
+    # still arrive as well as in the last one; arriving in shuffled order, as parse workers finish.
+    per_call = BATCHES_PER_CALL * embedder.batch_size
+    files = [_parsed(f"f{i}.txt", passages=1 + i % 7, seed=i) for i in range(per_call // 4 + 40)]
+    assert sum(len(f.passages) for f in files) > per_call
+    np.random.default_rng(7).shuffle(files)
     feed = EmbedFeed(embedder, contextualize=True, notify=lambda *_: None)
     for parsed in files:
         feed.add(parsed)
     vectors = feed.finish()
 
     assert set(vectors) == {parsed.source for parsed in files}
+    texts = [contextual_text(p, parsed.document.title) for parsed in files for p in parsed.passages]
+    expected = iter(embedder.embed_passages(texts))  # the same texts, in one call of their own
     for parsed in files:
-        alone = embedder.embed_passages([contextual_text(p, parsed.document.title) for p in parsed.passages])
         got = vectors[parsed.source]
-        assert got.shape == alone.shape
-        assert np.min(np.sum(got * alone, axis=1)) > 0.999  # the same texts, batched with others
+        assert got.shape == (len(parsed.passages), embedder.dimension)
+        for row in got:
+            assert float(row @ next(expected)) > 0.999
 
 
 def test_small_files_are_embedded_together(embedder) -> None:
