@@ -45,7 +45,7 @@ class EmbedFeed:
         texts = [contextual_text(p, title) if self.contextualize else p.text for p in parsed.passages]
         self.waiting.append((parsed.source, texts))
         self.seen += len(texts)
-        if sum(len(t) for _, t in self.waiting) >= BATCHES_PER_CALL * self.embedder.batch_size:
+        if self.seen - self.embedded >= BATCHES_PER_CALL * self.embedder.batch_size:  # passages waiting
             self._flush()
 
     def finish(self) -> dict[str, np.ndarray]:
