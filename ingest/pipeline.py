@@ -66,8 +66,9 @@ log = logging.getLogger(__name__)
 # 8: capitals split off at the ends of successive lines all join; 9: flat documents cut to
 # `chunk_tokens_flat` (a Dask worker of an older version would ignore the size: it is refused);
 # 10: words broken at a soft hyphen, and PDF words read in pieces ("Gener al"), join;
-# 11: an English word list decides what a document's own words cannot ("A gudas", "c hild")
-PARSER_VERSION = 11
+# 11: an English word list decides what a document's own words cannot ("A gudas", "c hild");
+# 12: titles chosen on the document's evidence (ingest.titles), not a producer's "Layout 1"
+PARSER_VERSION = 12
 
 
 def chunking_params(settings: Settings, embedder: Embedder, max_seq_length: int) -> Chunking:

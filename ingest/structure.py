@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from pathlib import PurePosixPath
 
 from ingest.cleaning import join_hyphenated, normalize, repair_glyphs, strip_running_lines, vocabulary
 from ingest.headings import (
@@ -27,12 +26,14 @@ from ingest.headings import (
     pdf_title_context,
     short,
 )
+from ingest.titles import FIRST_HEADINGS, FIRST_PAGES, choose_title
 from ingest.types import CleanDocument, RawDocument
 
 # The end of a line broken after a hyphen: searched in the line's last characters only, as
 # `(\w+)-$` over a whole long line retries from every letter (quadratic).
 _HYPHEN_END = re.compile(r"(\w+)-$")
 HYPHEN_WINDOW = 64
+EARLY_HEADINGS = 12  # headings kept for the title's choice (ingest.titles)
 
 
 class _SectionStack:
@@ -142,11 +143,6 @@ def _compound_before_capital(prev: str, line: str) -> bool:
     )
 
 
-def _fallback_title(source: str) -> str:
-    stem = PurePosixPath(source).stem
-    return " ".join(re.split(r"[_\-\s]+", stem)).strip() or source
-
-
 def build(raw: RawDocument) -> CleanDocument:
     """Clean ``raw`` and find its structure."""
     pages = [normalize(page.text).split("\n") for page in raw.pages]
@@ -160,9 +156,10 @@ def build(raw: RawDocument) -> CleanDocument:
     builder = scan.builder
     builder.end_paragraph()
 
-    title = raw.title or scan.first_heading or _fallback_title(raw.source)
+    text = builder.text()
+    title = choose_title(raw.title, scan.early_headings(), text, raw.source)
     return CleanDocument(
-        text=builder.text(),
+        text=text,
         paragraphs=builder.paragraphs,
         page_marks=builder.page_marks or [(0, None)],
         section_marks=builder.section_marks,
@@ -177,13 +174,26 @@ class _Scan:
     def __init__(self, raw: RawDocument, pages: list[list[str]]) -> None:
         self.builder = _Builder(vocabulary("\n".join("\n".join(lines) for lines in pages)))
         self.stack = _SectionStack(raw.title)
-        self.first_heading: str | None = None
+        self.headings: list[tuple[str, bool, int | None]] = []  # the first few: label, structural, page
         self.paged = raw.kind == "pdf"
         self.markdown = raw.markdown
         self.lines = [(page.number, line) for page, lines in zip(raw.pages, pages) for line in lines]
         lengths = [len(line) for _, line in self.lines if len(line) > 20]
         self.typical: float = statistics.median(lengths) if lengths else 80
         self.awaiting_title = False  # after a keyword heading without a title ("Article 7")
+
+    def early_headings(self) -> list[tuple[str, bool]]:
+        """The headings a title may be among: on a paged document's first pages with text,
+        else the first few."""
+        if not self.paged:
+            return [(label, structural) for label, structural, _ in self.headings[:FIRST_HEADINGS]]
+        with_text: list[int | None] = []
+        for page, _ in self.lines:
+            if page not in with_text:
+                with_text.append(page)
+                if len(with_text) == FIRST_PAGES:
+                    break
+        return [(label, structural) for label, structural, page in self.headings if page in with_text]
 
     def is_alone(self, i: int) -> bool:
         before = i == 0 or not self.lines[i - 1][1]
@@ -261,7 +271,9 @@ class _Scan:
         builder = self.builder
         builder.end_paragraph()
         self.stack.push(heading)
-        self.first_heading = self.first_heading or heading.label
+        if len(self.headings) < EARLY_HEADINGS:
+            numbered = 10 < heading.rank < 20  # ingest.headings ranks numbered headings 11–14
+            self.headings.append((heading.label, heading.keyword or numbered, page))
         builder.mark_section(self.stack.path)
         builder.add_line(heading.label if md else line, page)
         builder.end_paragraph()

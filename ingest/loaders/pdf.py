@@ -11,6 +11,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from ingest.errors import LoadError
 from ingest.loaders.ocr import OcrOptions, Rescue, rescue
+from ingest.titles import reads_as_title
 from ingest.types import PageText, RawDocument
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -24,10 +25,8 @@ def _metadata_title(reader: PdfReader) -> str | None:
     if not title:
         return None
     title = " ".join(str(title).split())
-    # Producers often stamp junk like "untitled" or "Microsoft Word - draft3.docx".
-    if len(title) < 4 or title.lower() in {"untitled", "title"} or title.lower().endswith((".doc", ".docx", ".pdf")):
-        return None
-    return title
+    # Producers stamp their own defaults: "Layout 1", "Microsoft Word - draft3.docx".
+    return title if reads_as_title(title) else None
 
 
 def load_pdf(path: Path, source: str, ocr_options: OcrOptions | None = None) -> RawDocument:
