@@ -155,6 +155,24 @@ def keyword_heading(line: str) -> Heading | None:
     return Heading(label=label, rank=_KEYWORD_RANK[kw], keyword=True, titled=bool(rest))
 
 
+_ROMAN = re.compile(r"^[IVXLC]+[.):]?$")
+
+
+def title_case(line: str) -> str:
+    """An all-caps heading as a reader would write it: "CHARTER OF FUNDAMENTAL RIGHTS" →
+    "Charter of Fundamental Rights", "UNHCR'S ROLE IN PART II" → "Unhcr's Role in Part II"
+    (``str.title`` gives "Charter Of …", "Unhcr'S" and "Ii")."""
+    out = []
+    for i, word in enumerate(line.split(" ")):
+        if _ROMAN.match(word):
+            out.append(word)
+        elif i and word.lower() in _SMALL_WORDS:
+            out.append(word.lower())
+        else:
+            out.append(word[:1].upper() + word[1:].lower())
+    return " ".join(out)
+
+
 def generic_heading(line: str) -> Heading | None:
     """Numbered, title-case or all-caps short lines."""
     if toc_entry(line):
@@ -172,7 +190,7 @@ def generic_heading(line: str) -> Heading | None:
     if len(letters) < 3 or not short(line, 10, 90):
         return None
     if line.isupper() or _title_case(line):
-        return Heading(label=line if not line.isupper() else line.title(), rank=20, keyword=False)
+        return Heading(label=line if not line.isupper() else title_case(line), rank=20, keyword=False)
     return None
 
 

@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 # `chunk_tokens_flat` (a Dask worker of an older version would ignore the size: it is refused);
 # 10: words broken at a soft hyphen, and PDF words read in pieces ("Gener al"), join;
 # 11: an English word list decides what a document's own words cannot ("A gudas", "c hild");
-# 12: titles chosen on the document's evidence (ingest.titles), not a producer's "Layout 1"
+# 12: titles chosen on the document's evidence (ingest.titles), not a producer's "Layout 1";
+# all-caps headings cased as a reader writes them ("Charter of Fundamental Rights")
 PARSER_VERSION = 12
 
 

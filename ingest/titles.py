@@ -11,7 +11,8 @@ The order, each step taken only when the one before gives nothing that reads as 
 
 1. the declared title (PDF metadata, a Markdown ``# `` line, HTML ``<title>``), when at least
    half of its words occur in the document (a Markdown title is in the text, so it always
-   does: only the reading-as-a-title rules can set it aside);
+   does: only the reading-as-a-title rules can set it aside), unless it shares no word with a
+   descriptive file name (below) while an early heading does;
 2. the headings of the document's first pages (numbered sections, Part/Chapter/Article headings
    and headings none of whose words the document writes again excepted). When the file name is made
    of words the document writes (``crc_convention_rights_of_the_child.pdf``), whoever named
@@ -28,6 +29,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import PurePosixPath
 
 # Producers' default names for a new file or its first page ("Layout 1", "Untitled Document").
@@ -105,7 +107,11 @@ class Evidence:
     def __init__(self, text: str) -> None:
         self.text = text
         self.counts = word_counts(text)
-        self.written = {w[:5] for w in self.counts}
+
+    @cached_property
+    def written(self) -> set[str]:
+        """The stems of every word the document writes (built only when a title needs it)."""
+        return {w[:5] for w in self.counts}
 
     def mentioned(self, title: str) -> bool:
         """Whether at least half of the words of ``title`` occur in the document, in some form
@@ -142,10 +148,6 @@ def choose_title(declared: str | None, headings: Sequence[tuple[str, bool]], tex
     ``headings`` are its early headings in order, each with whether it is structural: a
     Part/Chapter/Article heading or a numbered section ("I. NORMATIVE CONTENT", "1 Introduction")."""
     evidence = Evidence(text)
-    if declared:
-        declared = " ".join(unicodedata.normalize("NFKC", declared).split())
-        if reads_as_title(declared) and evidence.mentioned(declared):
-            return declared
     candidates = [
         " ".join(label.split())
         for label, structural in headings
@@ -155,6 +157,15 @@ def choose_title(declared: str | None, headings: Sequence[tuple[str, bool]], tex
     # A file name of two or more words the document writes was given by someone who knew what
     # it holds: it picks among the headings, and stands in when none shares a word with it.
     described = evidence.described(named)
+    if declared:
+        declared = " ".join(unicodedata.normalize("NFKC", declared).split())
+        # A declared title sharing no word with such a file name, where a heading does, is a
+        # publisher's or another document's ("United Nations" in the CRC's metadata).
+        displaced = (
+            len(described) >= 2 and not _stems(declared) & described and any(_stems(c) & described for c in candidates)
+        )
+        if reads_as_title(declared) and evidence.mentioned(declared) and not displaced:
+            return declared
     if len(described) >= 2:
         overlap = [(len(_stems(c) & described), -i, c) for i, c in enumerate(candidates)]
         best = max(overlap, default=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.headings import keyword_heading, mend_split_headings
+from ingest.headings import generic_heading, keyword_heading, mend_split_headings
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,18 @@ def test_a_heading_broken_after_its_keyword_gets_its_own_line() -> None:
     assert mend_split_headings([["as set out in this Article", "and the next"]]) == [
         ["as set out in this Article", "and the next"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        # What a citation shows for an all-caps heading, as a reader would write it.
+        ("CHARTER OF FUNDAMENTAL RIGHTS", "Charter of Fundamental Rights"),
+        ("UNHCR'S ROLE UNDER PART II", "Unhcr's Role under Part II"),
+        ("NON-REFOULEMENT AND THE RIGHT TO ASYLUM", "Non-refoulement and the Right to Asylum"),
+        ("Towards the Universal Declaration", "Towards the Universal Declaration"),  # left as written
+    ],
+)
+def test_all_caps_headings_are_cased_as_titles(line: str, label: str) -> None:
+    heading = generic_heading(line)
+    assert heading is not None and heading.label == label

@@ -90,6 +90,15 @@ def test_with_a_file_name_that_says_nothing_the_first_heading_is_the_title(tmp_p
     assert _title(pdf) == "Guidelines on International Protection"
 
 
+def test_a_publisher_in_the_metadata_gives_way_to_the_heading_the_file_name_describes(tmp_path: Path) -> None:
+    pdf = write_pdf(
+        tmp_path / "crc_convention_rights_of_the_child.pdf",
+        [["The United Nations", "", *CHILD_BODY], ["Convention on the Rights of the Child", "", *CHILD_BODY]],
+        title="United Nations",
+    )
+    assert _title(pdf) == "Convention on the Rights of the Child"
+
+
 def test_a_declared_title_the_document_writes_is_kept_as_declared(tmp_path: Path) -> None:
     pdf = write_pdf(
         tmp_path / "crc_convention_rights_of_the_child.pdf",
