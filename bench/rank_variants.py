@@ -342,7 +342,8 @@ def zscore(case: Case, alpha: float = 0.5) -> dict[int, float]:
 
 
 def baseline(case: Case) -> dict[int, float]:
-    """The shipped ranking: min-max fusion at alpha 0.5 plus the article boost."""
+    """The ranking before the named-document boost (service/search/names.py, measured in its
+    own section of docs/benchmarks.md): min-max fusion at alpha 0.5 plus the article boost."""
     return with_boost(case, fuse(case.dense, case.lexical, 0.5), 0.2)
 
 

@@ -190,6 +190,7 @@ def recorded_settings(manifest: Manifest, settings) -> dict:
         "fusion_lexical": settings.fusion_lexical,
         "candidates": settings.candidates,
         "article_boost": settings.article_boost,
+        "named_document_boost": settings.named_document_boost,
     }
 
 

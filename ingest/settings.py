@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=50, le=2000)  # ≥ the largest top_k (50)
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     article_boost: float = Field(0.2, ge=0.0)
+    # Passages of the document the question names ("the ICCPR", "the children's rights
+    # convention": service/search/names.py) get `named_document_boost` on top; 0 turns it off.
+    named_document_boost: float = Field(0.2, ge=0.0)
     # How the lexical side is scaled before fusion: "minmax" over its candidates, or "bound":
     # divided by the best BM25 score the question could reach (its terms' idf), so that a match
     # on common words weighs little (service/search/fusion.py); the embedded backend only. At

@@ -53,6 +53,7 @@ from service.search.confidence import Confidence, calibrated
 from service.search.dedupe import drop_overlaps
 from service.search.fusion import fuse
 from service.search.highlight import Highlighter
+from service.search.names import DocumentNames
 from service.search.query import Filters, Mode, Query
 from service.search.retriever import ARTICLE_DOC_DEPTH, QueryEncoder
 from service.search.types import Citation, Hit
@@ -230,6 +231,12 @@ class PostgresRetriever:
     def warm_up(self) -> None:
         self.embedder.warm_up()
         self.embedder.embed_query("warm up")
+        _ = self._names  # the documents' name fields, at load rather than in the first question
+
+    @functools.cached_property
+    def _names(self) -> DocumentNames:
+        """The name fields of this published state's documents (built in :meth:`warm_up`)."""
+        return DocumentNames((d.doc_id, d.title, d.source) for d in list(self.index.documents.values()))
 
     # -- the rankings --------------------------------------------------------------------
     def dense(self, question: str, where: _Where, n: int) -> tuple[list[int], list[float], dict[int, Candidate]]:
@@ -300,11 +307,22 @@ class PostgresRetriever:
             (np.asarray(lexical_rows, np.int64), np.asarray(lexical_scores, np.float32)),
             self.settings.fusion_alpha,
         )
-        documents = {found[r].doc_id for r in dense_rows[:ARTICLE_DOC_DEPTH] + lexical_rows[:ARTICLE_DOC_DEPTH]}
+        # The document the question names, if any; else those it points at, as the embedded
+        # retriever reads them.
+        named = self._names.named(question) if self.settings.named_document_boost else None
+        named_id = None if named is None else self._names.doc_ids[named]
+        if named_id is not None:
+            documents = {named_id}
+        else:
+            documents = {found[r].doc_id for r in dense_rows[:ARTICLE_DOC_DEPTH] + lexical_rows[:ARTICLE_DOC_DEPTH]}
         boosted = self._article_rows(question, where, documents)
         for row, candidate in boosted.items():
             found.setdefault(row, candidate)
             fused[row] = fused.get(row, 0.0) + self.settings.article_boost
+        if named_id is not None:
+            for row in fused:
+                if found[row].doc_id == named_id:
+                    fused[row] += self.settings.named_document_boost
         ranked = sorted(fused.items(), key=lambda item: (-item[1], found[item[0]].doc_id, found[item[0]].span))
         return ranked, found
 

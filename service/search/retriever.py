@@ -21,6 +21,7 @@ from service.search.confidence import NEAR_PASSAGES, Confidence, DocumentCentroi
 from service.search.dedupe import drop_overlaps
 from service.search.fusion import fuse, lexical_bound
 from service.search.highlight import Highlighter
+from service.search.names import DocumentNames
 from service.search.query import Filters, Mode, Query
 from service.search.types import Citation, Hit
 
@@ -73,6 +74,7 @@ class Retriever:
         self.embedder.embed_query("warm up")
         self.index.lexical.warm()  # the commonest words' BM25 rows, before the first question
         _ = self._centroids  # one pass over the vectors at load, not in the first question's time
+        _ = self._names  # the documents' name fields, likewise
 
     def _articles(self) -> dict[str, np.ndarray]:
         """Rows of the passages under each "Article N" section, keyed by lower-case N."""
@@ -155,12 +157,27 @@ class Retriever:
             tokens = tokenize_one(question)
             bound = lexical_bound(self.index.lexical.idf(tokens), tokens)
         fused = fuse((dense_rows, dense_scores), (lexical_rows, lexical_scores), self.settings.fusion_alpha, bound)
-        # The documents the question points at: those of the best few candidates of either kind.
-        documents = set(self.index.passage_doc[dense_rows[:ARTICLE_DOC_DEPTH]].tolist())
-        documents |= set(self.index.passage_doc[lexical_rows[:ARTICLE_DOC_DEPTH]].tolist())
+        # The document the question names, if any (a position in index.doc_ids, as passage_doc
+        # holds it); else those it points at: the best few candidates' of either kind.
+        named = self._names.named(question) if self.settings.named_document_boost else None
+        if named is not None:
+            documents = {named}  # "Article 10 of the ICCPR" lifts the ICCPR's Article 10 only
+        else:
+            documents = set(self.index.passage_doc[dense_rows[:ARTICLE_DOC_DEPTH]].tolist())
+            documents |= set(self.index.passage_doc[lexical_rows[:ARTICLE_DOC_DEPTH]].tolist())
         for row in self._article_rows_named(question, mask, documents):
             fused[row] = fused.get(row, 0.0) + self.settings.article_boost
+        if named is not None:
+            doc_of = self.index.passage_doc
+            for row in fused:
+                if doc_of[row] == named:
+                    fused[row] += self.settings.named_document_boost
         return sorted(fused.items(), key=lambda item: -item[1])
+
+    @cached_property
+    def _names(self) -> DocumentNames:
+        documents = self.index.documents
+        return DocumentNames((d, documents[d].title, documents[d].source) for d in self.index.doc_ids)
 
     # -- the answer --------------------------------------------------------------------
     def _dedupe(self, ranked: list[tuple[int, float]], top_k: int) -> list[tuple[int, float]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from postgres_server import fresh_database
-from service_docs import CHARTER_SOURCE, Corpus
+from service_docs import CHARTER_SOURCE, PROTOCOL_SOURCE, Corpus
 from service_support import KESTRELMOOR, BuiltIndex, assert_json_4xx, build_index, engine_for
 
 from ingest.embedder import Embedder
@@ -64,6 +64,18 @@ def test_dense_ranking_matches_the_embedded_index(pg_client: TestClient, client:
         pg = [p["id"] for p in ask(pg_client, question, mode="dense", top_k=5)["passages"]]
         embedded = [p["id"] for p in ask(client, question, mode="dense", top_k=5)["passages"]]
         assert pg == embedded
+
+
+def test_the_document_a_question_names_is_found_over_the_database(pg_client: TestClient, client: TestClient) -> None:
+    """Two documents have an Article 2; the one the question names is cited, as the embedded
+    index does, and its passages get the named-document boost."""
+    question = "What does Article 2 of the Protocol on Transboundary Water Sharing require?"
+    retriever = pg_client.app.state.engine.snapshot.retriever
+    named = retriever._names.named(question)
+    assert named is not None and retriever.index.documents[retriever._names.doc_ids[named]].source == PROTOCOL_SOURCE
+    for answer in (ask(pg_client, question, top_k=3), ask(client, question, top_k=3)):
+        top = answer["passages"][0]["citation"]
+        assert (top["source"], top["section"]) == (PROTOCOL_SOURCE, "Article 2 — Notification")
 
 
 def test_filters_apply_before_ranking(pg_client: TestClient) -> None:
