@@ -76,16 +76,25 @@ def test_a_date_line_is_not_a_policys_title_and_the_sites_name_keeps_its_hyphen(
     assert _title(path) == "sci-news.com"
 
 
-def test_with_a_file_name_that_says_nothing_the_first_heading_is_the_title(tmp_path: Path) -> None:
-    body = wrap(
-        "These guidelines on international protection explain how the protection of refugees applies "
-        "to claims based on membership of a particular social group. International protection is owed "
-        "to refugees, and the guidelines give the protection standards. " * 2
-    )
+GUIDELINES_BODY = wrap(
+    "These guidelines on international protection explain how the protection of refugees applies "
+    "to claims based on membership of a particular social group. International protection is owed "
+    "to refugees, and the guidelines give the protection standards. " * 2
+)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "Microsoft Word - N0262047.doc",  # the producer's name for the file
+        "Annual Budget Estimates 2012",  # left by the template: another document's title
+    ],
+)
+def test_with_a_file_name_that_says_nothing_the_first_heading_is_the_title(tmp_path: Path, metadata: str) -> None:
     pdf = write_pdf(
         tmp_path / "N0262047.pdf",
-        [["Guidelines on International Protection", "", *body], body],
-        title="Microsoft Word - N0262047.doc",
+        [["Guidelines on International Protection", "", *GUIDELINES_BODY], GUIDELINES_BODY],
+        title=metadata,
     )
     assert _title(pdf) == "Guidelines on International Protection"
 
@@ -177,20 +186,6 @@ def test_a_markdown_title_is_kept_as_written(tmp_path: Path, title: str) -> None
     path = tmp_path / "guidelines.md"
     path.write_text(f"# {title}\n\nThe {title} apply to every case. 本公约适用于所有难民。\n", encoding="utf-8")
     assert _title(path) == title
-
-
-def test_a_metadata_title_left_from_another_document_gives_way_to_the_heading(tmp_path: Path) -> None:
-    body = wrap(
-        "These guidelines on international protection explain how the protection of refugees applies "
-        "to claims based on membership of a particular social group. International protection is owed "
-        "to refugees, and the guidelines give the protection standards. " * 2
-    )
-    pdf = write_pdf(
-        tmp_path / "N0262047.pdf",
-        [["Guidelines on International Protection", "", *body], body],
-        title="Annual Budget Estimates 2012",  # the template's, not this file's
-    )
-    assert _title(pdf) == "Guidelines on International Protection"
 
 
 def test_a_numbered_section_is_never_the_title(tmp_path: Path) -> None:
