@@ -38,8 +38,9 @@ _ACRONYM_SKIPS = frozenset("on of the and to for in against relating by a an its
 _TITLE_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 # A sentence ends at . ? ! before a capital letter, not after an abbreviation ("Art. 10").
 _SENTENCE_END = re.compile(r"(?<!\bart\.)(?<!\bno\.)(?<!\be\.g\.)(?<=[.?!])\s+(?=[A-Z])", re.IGNORECASE)
-# As the retriever's article boost reads them: "Article 10", "Art. 4", "article xiv".
-_ARTICLE_REF = re.compile(r"\b(?:articles?|arts?\.?)\s*(?:\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
+# The articles a question names ("Article 10", "Art. 4", "article xiv"), their numbers as the
+# group: the article boost of both retrievers reads them, and they name no document.
+ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 
 
 def acronym(title: str) -> str | None:
@@ -93,7 +94,7 @@ class DocumentNames:
         if len(self.doc_ids) < 2:
             return None
         last = _SENTENCE_END.split(question.strip())[-1]
-        terms = set(tokenize_one(_ARTICLE_REF.sub(" ", last)))
+        terms = set(tokenize_one(ARTICLE_REF.sub(" ", last)))
         scores = np.zeros(len(self.doc_ids))
         matched = np.zeros(len(self.doc_ids), dtype=np.int64)  # distinct name words matched
         for term in terms:

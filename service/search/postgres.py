@@ -26,7 +26,6 @@ a post-filter that loses results):
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,12 +52,11 @@ from service.search.confidence import Confidence, calibrated
 from service.search.dedupe import drop_overlaps
 from service.search.fusion import fuse
 from service.search.highlight import Highlighter
-from service.search.names import DocumentNames
+from service.search.names import ARTICLE_REF, DocumentNames
 from service.search.query import Filters, Mode, Query
 from service.search.retriever import ARTICLE_DOC_DEPTH, QueryEncoder
 from service.search.types import Citation, Hit
 
-_ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 _PASSAGE_COLUMNS = (
     "p.id, p.doc_id, p.ordinal, p.text, p.char_start, p.char_end, p.page_start, p.page_end, p.section, "
     "p.content_hash, p.ocr"
@@ -277,7 +275,7 @@ class PostgresRetriever:
     def _article_rows(self, question: str, where: _Where, documents: set[str]) -> dict[int, Candidate]:
         """Passages of the articles the question names, in ``documents`` (those its best
         candidates are in), as the embedded retriever lifts them."""
-        numbers = sorted({n.lower() for n in _ARTICLE_REF.findall(question)})
+        numbers = sorted({n.lower() for n in ARTICLE_REF.findall(question)})
         if not numbers or not documents:
             return {}
         pattern = "(^|> )Article (" + "|".join(numbers) + ")( —|$| >)"

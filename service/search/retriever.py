@@ -21,13 +21,12 @@ from service.search.confidence import NEAR_PASSAGES, Confidence, DocumentCentroi
 from service.search.dedupe import drop_overlaps
 from service.search.fusion import fuse, lexical_bound
 from service.search.highlight import Highlighter
-from service.search.names import DocumentNames
+from service.search.names import ARTICLE_REF, DocumentNames
 from service.search.query import Filters, Mode, Query
 from service.search.types import Citation, Hit
 
 __all__ = ["Filters", "Hit", "Mode", "QueryEncoder", "Retriever"]
 
-_ARTICLE_REF = re.compile(r"\b(?:article|art\.?)\s*(\d{1,3}[a-z]?|[ivxlc]{1,6})\b", re.IGNORECASE)
 _SECTION_ARTICLE = re.compile(r"(?:^|> )Article (\S+?)(?: —|$| >)")
 ARTICLE_DOC_DEPTH = 20  # candidates of each kind whose documents an article reference may lift
 RECENT = 32  # filter masks and dense results a retriever remembers (a request's steps share them)
@@ -130,7 +129,7 @@ class Retriever:
         treaty's Article 1."""
         rows: set[int] = set()
         doc_of = self.index.passage_doc
-        for number in _ARTICLE_REF.findall(question):
+        for number in ARTICLE_REF.findall(question):
             found = self._article_rows.get(number.lower())
             if found is not None:
                 rows.update(int(r) for r in found if (mask is None or mask[r]) and doc_of[r] in documents)
